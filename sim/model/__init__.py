@@ -1,0 +1,1 @@
+"""The simulated world: servers, routes, clients and the interest they hold."""

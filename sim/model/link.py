@@ -1,0 +1,55 @@
+"""One direction of a connection: latency drawn per message, FIFO kept.
+
+A TCP connection never reorders: a message sent later never arrives earlier,
+whatever the jitter.  So each message's arrival is ``max(send + latency,
+previous arrival)``.  The latency sampler draws from the link's own random
+stream, so the draws of one link do not depend on traffic elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sim.model.clock import Call, Clock
+
+__all__ = ["Link"]
+
+
+class Link:
+    """A one-way, FIFO connection with sampled latency.
+
+    Parameters
+    ----------
+    name : str
+        For messages and debugging (``"route:a-1->a-2"``).
+    clock : Clock
+        Where arrivals are scheduled.
+    sample : callable
+        Returns one latency draw in seconds.
+    """
+
+    __slots__ = ("_at", "_sample", "last", "name")
+
+    def __init__(self, name: str, clock: Clock, sample: Callable[[], float]) -> None:
+        self.name = name
+        self._at = clock.at
+        self._sample = sample
+        self.last = 0.0
+
+    def arrival(self, t_send: float) -> float:
+        """Return (and commit) the arrival time of a message sent at ``t_send``."""
+        t = t_send + self._sample()
+        if t < self.last:
+            t = self.last
+        self.last = t
+        return t
+
+    def send(self, t_send: float, fn: Callable[[Call], None], arg: Any) -> float:
+        """Send ``arg`` at ``t_send``; ``fn`` is called at its arrival, which is returned."""
+        t = t_send + self._sample()
+        if t < self.last:
+            t = self.last
+        self.last = t
+        self._at(t, fn, arg)
+        return t

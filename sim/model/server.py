@@ -1,0 +1,319 @@
+"""A NATS server: its sublist, its routes, and how it routes one message.
+
+The routing rules follow nats-server ``processMsgResults`` and
+``processInboundClientMsg`` (server/client.go), summarised in the digest §3–§4
+and §7:
+
+* a message from a client goes to every matching local subscription, once to
+  every route whose peer has plain interest, and for each queue group to one
+  member picked at random over the whole cluster, where a peer's shadow
+  subscription counts ``weight`` times (its member count) — no local
+  preference inside a cluster;
+* a message that arrived over a route goes to local clients only (one hop);
+  for a queue group named in the route message, to a random local member, or
+  if none is left, one more hop to another server's member (the ``rsub``
+  fallback for stale interest);
+* interest travels as RS+/RS- over routes, in the same FIFO stream as the
+  messages: plain subjects on the 0↔1 transition of the local count, queue
+  groups on every change, carrying the member count;
+* a request (a message with a reply subject) that was delivered nowhere —
+  and a forward to a route counts as delivered — earns the requester a 503
+  "no responders" status.
+
+A server is a single FIFO processor: each message costs ``processing``
+seconds, so bursts queue.  Every owed delivery that does not happen is booked
+as a drop with its reason, here or at the next server.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import TYPE_CHECKING
+
+from sim.model.clock import Call, Clock
+from sim.model.intent import Expect, InterestLedger
+from sim.model.link import Link
+from sim.model.message import LOCAL, Msg, Sub
+from sim.subjects import SubjectTrie
+from sim.trace import DropReason, Trace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Server"]
+
+_NOT_YET = DropReason.INTEREST_NOT_YET_PROPAGATED
+
+
+class Server:
+    """One nats-server in a cluster.
+
+    Parameters
+    ----------
+    idx : int
+        The server's id in the trace.
+    name, cluster : str
+        Names as the scenario gives them.
+    clock, trace, ledger
+        Shared run services.
+    rng : random.Random
+        This server's own stream, used for queue-member selection.
+    processing : float
+        Seconds of server time per message.
+    """
+
+    def __init__(
+        self,
+        idx: int,
+        name: str,
+        cluster: str,
+        clock: Clock,
+        trace: Trace,
+        ledger: InterestLedger,
+        rng: random.Random,
+        processing: float,
+    ) -> None:
+        self.idx = idx
+        self.name = name
+        self.cluster = cluster
+        self.clock = clock
+        self.trace = trace
+        self.ledger = ledger
+        self.rng = rng
+        self.processing = processing
+        self.sl = SubjectTrie()
+        self.busy = 0.0
+        #: local interest ref counts, key (subject, queue) — nats-server ``acc.rm``
+        self.rm: dict[tuple[str, str | None], int] = {}
+        #: shadow subscriptions learned over routes, key (peer, subject, queue)
+        self.route_subs: dict[tuple[int, str, str | None], Sub] = {}
+        #: peer index → (link to it, its message handler, its interest handler)
+        self.routes: dict[int, tuple[Link, Callable[[Call], None], Callable[[Call], None]]] = {}
+        self._dlv = (
+            trace.dlv_msg.append,
+            trace.dlv_sub.append,
+            trace.dlv_time.append,
+            trace.dlv_via.append,
+            trace.dlv_expected.append,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Server {self.name} ({self.cluster})>"
+
+    # ------------------------------------------------------------------ routes
+    def add_route(self, peer: Server, link: Link) -> None:
+        """Open a route to ``peer`` over ``link`` and send it all local interest."""
+        self.routes[peer.idx] = (link, peer.on_route_msg, peer.on_route_sub)
+        t = self.clock.now
+        for (subject, queue), n in self.rm.items():
+            link.send(t, peer.on_route_sub, (self.idx, subject, queue, 1 if queue is None else n))
+
+    # ---------------------------------------------------------------- interest
+    def on_client_sub(self, ev: Call) -> None:
+        """A client's SUB arrives: insert it and propagate the change to routes."""
+        sub: Sub = ev._value
+        self.sl.insert(sub.subject, sub, sub.queue)
+        key = (sub.subject, sub.queue)
+        n = self.rm.get(key, 0) + 1
+        self.rm[key] = n
+        if sub.queue is not None or n == 1:
+            self._send_interest(sub.subject, sub.queue, n if sub.queue is not None else 1)
+
+    def on_client_unsub(self, ev: Call) -> None:
+        """A client's UNSUB arrives: remove it and propagate the change to routes."""
+        sub: Sub = ev._value
+        if not self.sl.remove(sub.subject, sub, sub.queue):
+            return
+        key = (sub.subject, sub.queue)
+        n = self.rm[key] - 1
+        if n:
+            self.rm[key] = n
+        else:
+            del self.rm[key]
+        if sub.queue is not None or n == 0:
+            self._send_interest(sub.subject, sub.queue, n)
+
+    def _send_interest(self, subject: str, queue: str | None, weight: int) -> None:
+        """Send RS+ (weight > 0) or RS- (weight 0) to every route."""
+        t = self.clock.now
+        arg = (self.idx, subject, queue, weight)
+        for link, _, on_sub in self.routes.values():
+            link.send(t, on_sub, arg)
+
+    def on_route_sub(self, ev: Call) -> None:
+        """An RS+/RS- arrives from a peer: update the shadow subscription."""
+        peer, subject, queue, weight = ev._value
+        key = (peer, subject, queue)
+        sub = self.route_subs.get(key)
+        if weight > 0:
+            if sub is None:
+                sub = Sub(-1, subject, queue, server=self.idx, peer=peer, weight=weight)
+                self.route_subs[key] = sub
+                self.sl.insert(subject, sub, queue)
+            else:
+                sub.weight = weight
+        elif sub is not None:
+            del self.route_subs[key]
+            self.sl.remove(subject, sub, queue)
+
+    # ---------------------------------------------------------------- messages
+    def _start(self) -> float:
+        """Queue one message on the server's processor; return when it is done."""
+        now = self.clock.env._now
+        t0 = (self.busy if self.busy > now else now) + self.processing
+        self.busy = t0
+        return t0
+
+    def on_client_msg(self, ev: Call) -> None:
+        """A client's PUB arrives: route it as nats-server does for a client message."""
+        msg: Msg = ev._value
+        t0 = self._start()
+        me = self.idx
+        msg.origin = me
+        expect = msg.expect = self.ledger.expect(msg.subject)
+        self.trace.msg_expected[msg.id] = expect.total
+        r = self.sl.match(msg.subject)
+        mine = expect.by_server.get(me)
+        deliver = self._deliver
+        targets: dict[int, list[str] | None] = {}
+        hit = 0
+        delivered = False
+        for s in r.plain:
+            if s.peer < 0:
+                ok = mine is not None and s in mine[1]
+                deliver(s, msg, t0, LOCAL, ok)
+                hit += ok
+                delivered = True
+            elif s.peer not in targets:
+                targets[s.peer] = None
+        if mine is not None and hit < len(mine[0]):
+            self._drop_missing(msg, mine[0], t0)
+        if r.queues or expect.queues:
+            delivered = self._route_queues(msg, r.queues, expect, targets, t0) or delivered
+        if targets:
+            delivered = True
+            routes = self.routes
+            for peer, queues in targets.items():
+                link, on_msg, _ = routes[peer]
+                link.send(t0, on_msg, (msg, queues, me))
+        if len(expect.by_server) > (mine is not None):
+            for srv, (subs, _) in expect.by_server.items():
+                if srv != me and srv not in targets:
+                    for s in subs:
+                        self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
+        if expect.total == 0:
+            self.trace.add_drop(msg.id, -1, None, me, t0, DropReason.NO_INTEREST)
+        if not delivered and msg.reply is not None:
+            self._no_responders(msg, t0)
+
+    def _route_queues(
+        self,
+        msg: Msg,
+        groups: dict[str, tuple[Sub, ...]],
+        expect: Expect,
+        targets: dict[int, list[str] | None],
+        t0: float,
+    ) -> bool:
+        """Pick one member per queue group over the cluster; return True if any got it."""
+        delivered = False
+        for q, members in groups.items():
+            pick = self._pick(members)
+            if pick.peer < 0:
+                self._deliver(pick, msg, t0, LOCAL, q in expect.queues)
+                delivered = True
+            else:
+                names = targets.get(pick.peer)
+                if names is None:
+                    targets[pick.peer] = [q]
+                else:
+                    names.append(q)
+        for q, members in expect.queues.items():
+            if q not in groups:
+                self.trace.add_drop(msg.id, -1, q, self.idx, t0, _NOT_YET)
+        return delivered
+
+    def _pick(self, members: tuple[Sub, ...]) -> Sub:
+        """Pick a member with probability proportional to its weight (nats-server ``qw``)."""
+        if len(members) == 1:
+            return members[0]
+        total = 0
+        for m in members:
+            total += m.weight
+        x = self.rng.randrange(total)
+        for m in members:
+            x -= m.weight
+            if x < 0:
+                return m
+        return members[-1]
+
+    def on_route_msg(self, ev: Call) -> None:
+        """A message arrives over a route: deliver locally only (one hop)."""
+        msg, queues, via = ev._value
+        t0 = self._start()
+        me = self.idx
+        r = self.sl.match(msg.subject)
+        expect: Expect = msg.expect
+        mine = expect.by_server.get(me)
+        deliver = self._deliver
+        hit = 0
+        for s in r.plain:
+            if s.peer < 0:
+                ok = mine is not None and s in mine[1]
+                deliver(s, msg, t0, via, ok)
+                hit += ok
+        if mine is not None and hit < len(mine[0]):
+            self._drop_missing(msg, mine[0], t0)
+        if queues:
+            for q in queues:
+                self._queue_from_route(msg, q, r.queues.get(q, ()), via, t0)
+
+    def _queue_from_route(
+        self, msg: Msg, q: str, members: tuple[Sub, ...], via: int, t0: float
+    ) -> None:
+        """Give a routed queue message to a random local member, else fall back one hop."""
+        local = [m for m in members if m.peer < 0]
+        if local:
+            pick = local[self.rng.randrange(len(local))] if len(local) > 1 else local[0]
+            self._deliver(pick, msg, t0, via, q in msg.expect.queues)
+            return
+        if via == msg.origin:
+            for m in members:
+                if m.peer != via and m.peer in self.routes:
+                    link, on_msg, _ = self.routes[m.peer]
+                    link.send(t0, on_msg, (msg, [q], self.idx))
+                    return
+        if q in msg.expect.queues:
+            self.trace.add_drop(msg.id, -1, q, self.idx, t0, DropReason.QUEUE_MEMBER_GONE)
+
+    def _drop_missing(self, msg: Msg, owed: tuple[Sub, ...], t0: float) -> None:
+        """Book a drop for each owed local subscription this server does not hold."""
+        held = self.sl.match(msg.subject)
+        have = {id(s) for s in held.plain}
+        stop = self.trace.sub_stop
+        for s in owed:
+            if id(s) not in have:
+                reason = _NOT_YET if math.isnan(stop[s.id]) else DropReason.UNSUBSCRIBED
+                self.trace.add_drop(msg.id, s.id, None, self.idx, t0, reason)
+
+    def _deliver(self, sub: Sub, msg: Msg, t0: float, via: int, expected: bool) -> None:
+        """Hand ``msg`` to a local client; its arrival time is computed, not scheduled."""
+        t = sub.client.down.arrival(t0)
+        a_msg, a_sub, a_time, a_via, a_exp = self._dlv
+        a_msg(msg.id)
+        a_sub(sub.id)
+        a_time(t)
+        a_via(via)
+        a_exp(expected)
+        if sub.handler is not None:
+            self.clock.at(t, sub.handler, msg)
+
+    def _no_responders(self, msg: Msg, t0: float) -> None:
+        """Send the 503 status if the requester asked for it and holds its reply subscription."""
+        client = msg.client
+        if not client.no_responders:
+            return
+        for s in self.sl.match(msg.reply).plain:
+            if s.peer < 0 and s.client is client:
+                self.clock.at(client.down.arrival(t0), client.on_no_responders, msg)
+                return

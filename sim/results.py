@@ -1,0 +1,257 @@
+"""The result of a run: tidy pandas DataFrames, run metadata, files.
+
+:class:`Result` turns the columnar :class:`~sim.trace.Trace` into DataFrames
+once, at the end of a run, and can save itself to a folder and load back from
+one — so a notebook can work from a saved ``reports/<scenario>/`` folder
+without running anything.  Column names are ``snake_case``; times are
+seconds of simulated time; categorical columns (workload, client, server,
+reason…) are strings.
+
+Tables
+------
+messages      one row per published message (publish, request or reply)
+deliveries    one row per delivery to a subscription
+drops         one row per owed delivery that did not happen, with its reason,
+              and one per message that found no interest at all
+requests      one row per request, with its outcome as the requester saw it
+subscriptions one row per client subscription
+clients       one row per client connection
+servers       one row per server
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sim.trace import DropReason, MsgKind, Outcome, Trace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["TABLES", "Result", "frames_from_trace"]
+
+TABLES = (
+    "messages",
+    "deliveries",
+    "drops",
+    "requests",
+    "subscriptions",
+    "clients",
+    "servers",
+)
+
+
+def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
+    """Build every results table from the trace's columns."""
+    import numpy as np
+    import pandas as pd
+
+    def col(arr: Any, dtype: Any) -> Any:
+        return np.array(arr, dtype=dtype)
+
+    def names(table: Any, idx: Any) -> Any:
+        """Map ids to names, with None where the id is -1."""
+        out = np.full(len(idx), None, dtype=object)
+        ok = idx >= 0
+        out[ok] = table[idx[ok]]
+        return out
+
+    i64, f64 = np.int64, np.float64
+    server_names = col([s[0] for s in trace.servers], object)
+    servers = pd.DataFrame({"server": server_names, "cluster": [s[1] for s in trace.servers]})
+    c_name = col([c[0] for c in trace.clients], object)
+    c_wl = col([c[1] for c in trace.clients], object)
+    c_srv = server_names[col([c[3] for c in trace.clients], i64)]
+    clients = pd.DataFrame(
+        {"client": c_name, "workload": c_wl, "role": [c[2] for c in trace.clients], "server": c_srv}
+    )
+    subjects = col(trace.subjects, object)
+    sub_queue = col(trace.sub_queue, object)
+    kinds = col([None, *(k.name.lower() for k in MsgKind)], object)
+
+    sub_client = col(trace.sub_client, i64)
+    subscriptions = pd.DataFrame(
+        {
+            "sub_id": np.arange(len(sub_client)),
+            "client": c_name[sub_client],
+            "workload": c_wl[sub_client],
+            "server": c_srv[sub_client],
+            "subject": subjects[col(trace.sub_subject, i64)],
+            "queue": sub_queue,
+            "t_sub": col(trace.sub_start, f64),
+            "t_unsub": col(trace.sub_stop, f64),
+        }
+    )
+
+    m_client = col(trace.msg_client, i64)
+    m_time = col(trace.msg_time, f64)
+    m_server = col(trace.msg_server, i64)
+    m_kind = col(trace.msg_kind, i64)
+    messages = pd.DataFrame(
+        {
+            "msg_id": np.arange(len(m_time)),
+            "time": m_time,
+            "workload": c_wl[m_client],
+            "kind": kinds[m_kind],
+            "client": c_name[m_client],
+            "server": server_names[m_server],
+            "subject": subjects[col(trace.msg_subject, i64)],
+            "size": col(trace.msg_size, i64),
+            "expected": col(trace.msg_expected, i64),
+            "request_id": col(trace.msg_request, i64),
+        }
+    )
+
+    d_msg = col(trace.dlv_msg, i64)
+    d_sub = col(trace.dlv_sub, i64)
+    d_via = col(trace.dlv_via, i64)
+    d_time = col(trace.dlv_time, f64)
+    d_origin = m_server[d_msg]
+    d_server = c_srv[sub_client[d_sub]]
+    hops = np.where(d_via < 0, 0, np.where(d_via == d_origin, 1, 2))
+    origin = server_names[d_origin]
+    via = names(server_names, d_via)
+    path = [
+        o if h == 0 else (f"{o}>{s}" if h == 1 else f"{o}>{v}>{s}")
+        for o, v, s, h in zip(origin, via, d_server, hops, strict=True)
+    ]
+    deliveries = pd.DataFrame(
+        {
+            "msg_id": d_msg,
+            "workload": c_wl[m_client[d_msg]],
+            "kind": kinds[m_kind[d_msg]],
+            "sub_id": d_sub,
+            "subscriber": c_name[sub_client[d_sub]],
+            "queue": sub_queue[d_sub],
+            "server": d_server,
+            "origin": origin,
+            "hops": hops,
+            "path": col(path, object),
+            "publish_time": m_time[d_msg],
+            "receive_time": d_time,
+            "latency": d_time - m_time[d_msg],
+            "expected": col(trace.dlv_expected, bool),
+        }
+    )
+
+    x_msg = col(trace.drop_msg, i64)
+    x_sub = col(trace.drop_sub, i64)
+    x_client = np.where(x_sub >= 0, sub_client[np.maximum(x_sub, 0)] if len(sub_client) else -1, -1)
+    reasons = col([None, *(r.name.lower() for r in DropReason)], object)
+    drops = pd.DataFrame(
+        {
+            "msg_id": x_msg,
+            "workload": c_wl[m_client[x_msg]],
+            "time": col(trace.drop_time, f64),
+            "sub_id": x_sub,
+            "subscriber": names(c_name, x_client),
+            "queue": col(trace.drop_queue, object),
+            "server": server_names[col(trace.drop_server, i64)],
+            "reason": reasons[col(trace.drop_reason, i64)],
+        }
+    )
+
+    r_msg = col(trace.req_msg, i64)
+    r_start = m_time[r_msg]
+    outcomes = col([None, *(o.name.lower() for o in Outcome)], object)
+    requests = pd.DataFrame(
+        {
+            "msg_id": r_msg,
+            "workload": c_wl[m_client[r_msg]],
+            "requester": c_name[m_client[r_msg]],
+            "server": server_names[m_server[r_msg]],
+            "subject": subjects[col(trace.msg_subject, i64)[r_msg]],
+            "start": r_start,
+            "end": col(trace.req_end, f64),
+            "outcome": outcomes[col(trace.req_outcome, i64)],
+            "latency": col(trace.req_first, f64) - r_start,
+            "responder": names(c_name, col(trace.req_responder, i64)),
+            "replies": col(trace.req_replies, i64),
+        }
+    )
+    requests = requests.sort_values("msg_id", kind="stable").reset_index(drop=True)
+    return {
+        "messages": messages,
+        "deliveries": deliveries,
+        "drops": drops,
+        "requests": requests,
+        "subscriptions": subscriptions,
+        "clients": clients,
+        "servers": servers,
+    }
+
+
+class Result:
+    """What a run produced: the tables, the scenario and the run metadata.
+
+    Attributes
+    ----------
+    messages, deliveries, drops, requests, subscriptions, clients, servers : pandas.DataFrame
+        The results tables (see the module docstring).
+    meta : dict
+        ``scenario`` name, ``seed``, ``natsim_version``, ``wall_seconds``,
+        ``events``, ``sim_end`` and the scenario itself as plain data.
+    """
+
+    def __init__(self, frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> None:
+        self.frames = frames
+        self.meta = meta
+        for name in TABLES:
+            setattr(self, name, frames[name])
+
+    messages: pd.DataFrame
+    deliveries: pd.DataFrame
+    drops: pd.DataFrame
+    requests: pd.DataFrame
+    subscriptions: pd.DataFrame
+    clients: pd.DataFrame
+    servers: pd.DataFrame
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{n}={len(self.frames[n])}" for n in TABLES[:4])
+        return f"<Result {self.meta.get('scenario')} seed={self.meta.get('seed')} {sizes}>"
+
+    def save(self, out: str | Path, fmt: str | None = None) -> Path:
+        """Write every table and ``run.json`` into folder ``out``; return the folder.
+
+        ``fmt`` is ``"parquet"`` (the default when pyarrow is installed) or ``"csv"``.
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        fmt = fmt or ("parquet" if _has_pyarrow() else "csv")
+        files = {}
+        for name in TABLES:
+            path = out / f"{name}.{fmt}"
+            if fmt == "parquet":
+                self.frames[name].to_parquet(path, index=False)
+            else:
+                self.frames[name].to_csv(path, index=False)
+            files[name] = path.name
+        meta = {**self.meta, "files": files}
+        (out / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Result:
+        """Read a folder written by :meth:`save`."""
+        import pandas as pd
+
+        folder = Path(folder)
+        meta = json.loads((folder / "run.json").read_text())
+        frames = {}
+        for name, file in meta.get("files", {}).items():
+            path = folder / file
+            frames[name] = (
+                pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            )
+        return cls(frames, meta)
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True

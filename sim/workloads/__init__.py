@@ -1,0 +1,15 @@
+"""Workload drivers, registered by the ``kind`` a scenario gives them."""
+
+from __future__ import annotations
+
+from sim.workloads.base import Builder
+from sim.workloads.pubsub import build_pubsub
+from sim.workloads.request_reply import build_request_reply
+
+__all__ = ["WORKLOADS", "Builder"]
+
+#: kind → builder; a scenario's ``workloads[i].kind`` selects one.
+WORKLOADS: dict[str, Builder] = {
+    "pubsub": build_pubsub,  # type: ignore[dict-item]
+    "request_reply": build_request_reply,  # type: ignore[dict-item]
+}

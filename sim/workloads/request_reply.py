@@ -1,0 +1,152 @@
+"""Request/reply: requesters with a muxed inbox, responders with a service time.
+
+Requesters behave as nats.go and nats.py do by default (digest §7): one
+wildcard subscription ``_INBOX.<id>.*`` per connection, made just before the
+first request, each request replying to ``_INBOX.<id>.<n>``; the first reply
+wins and later ones are ignored; the timeout is the client's own; a 503
+status means "no responders".  In scatter-gather mode the requester keeps
+every reply that arrives within the gather window instead.
+
+Responders handle one request at a time, like a subscription callback in
+nats.py or nats.go, so a burst queues behind the service time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.model.clock import Call
+from sim.model.client import Client
+from sim.model.message import Msg
+from sim.model.network import Network
+from sim.scenario.spec import Requesters, RequestReplyWorkload, Responders
+from sim.subjects import expand_subject_template
+from sim.trace import MsgKind, Outcome
+from sim.workloads.base import Arrivals, client_subjects
+
+__all__ = ["build_request_reply"]
+
+
+class _Pending:
+    """A request waiting for its reply (or gathering replies)."""
+
+    __slots__ = ("first", "msg", "replies", "responder")
+
+    def __init__(self, msg: Msg) -> None:
+        self.msg = msg
+        self.replies = 0
+        self.first = math.nan
+        self.responder = -1
+
+
+class Requester:
+    """One requesting client."""
+
+    def __init__(self, net: Network, client: Client, spec: Requesters, subjects: list[str]):
+        self.net = net
+        self.client = client
+        self.spec = spec
+        self.subjects = subjects
+        self.rng = net.streams.stream(f"req:{client.name}")
+        self.prefix = f"_INBOX.{client.name}."
+        self.inbox = None
+        self.pending: dict[str, _Pending] = {}
+        self.seq = 0
+        client.status_handler = self._on_no_responders
+
+    def fire(self) -> None:
+        """Send one request."""
+        if self.inbox is None:
+            self.inbox = self.client.subscribe(self.prefix + "*", handler=self._on_reply)
+        self.seq += 1
+        token = str(self.seq)
+        n = len(self.subjects)
+        subject = self.subjects[self.rng.randrange(n)] if n > 1 else self.subjects[0]
+        msg = self.client.publish(subject, self.spec.size, MsgKind.REQUEST, self.prefix + token)
+        self.pending[token] = _Pending(msg)
+        wait = self.spec.gather if self.spec.gather is not None else self.spec.timeout
+        self.net.clock.after(wait, self._on_deadline, token)
+
+    def _settle(self, token: str, outcome: Outcome) -> None:
+        p = self.pending.pop(token)
+        self.net.trace.add_request(
+            p.msg.id, outcome, self.net.clock.now, p.first, p.responder, p.replies
+        )
+
+    def _on_reply(self, ev: Call) -> None:
+        reply: Msg = ev._value
+        token = reply.subject[len(self.prefix) :]
+        p = self.pending.get(token)
+        if p is None:
+            return  # late or duplicate: the first reply already won, or the request timed out
+        p.replies += 1
+        if p.replies == 1:
+            p.first = self.net.clock.now
+            p.responder = reply.client.id
+        if self.spec.gather is None:
+            self._settle(token, Outcome.OK)
+
+    def _on_no_responders(self, request: Msg) -> None:
+        token = request.reply[len(self.prefix) :] if request.reply else ""
+        if token in self.pending and self.pending[token].replies == 0:
+            self._settle(token, Outcome.NO_RESPONDERS)
+
+    def _on_deadline(self, ev: Call) -> None:
+        token = ev._value
+        p = self.pending.get(token)
+        if p is not None:
+            self._settle(token, Outcome.OK if p.replies else Outcome.TIMEOUT)
+
+
+class Responder:
+    """One responding client: serves requests one at a time."""
+
+    def __init__(self, net: Network, client: Client, spec: Responders):
+        self.net = net
+        self.client = client
+        self.size = spec.size
+        self.service = net.sampler(spec.service_time, f"service:{client.name}")
+        self.busy = 0.0
+
+    def on_request(self, ev: Call) -> None:
+        """A request arrives: reply after the service time, behind earlier requests."""
+        now = self.net.clock.now
+        done = (self.busy if self.busy > now else now) + self.service()
+        self.busy = done
+        self.net.clock.at(done, self._reply, ev._value)
+
+    def _reply(self, ev: Call) -> None:
+        req: Msg = ev._value
+        if req.reply is not None:
+            self.client.publish(req.reply, self.size, MsgKind.REPLY, request=req.id)
+
+
+def build_request_reply(net: Network, spec: RequestReplyWorkload, wid: int, end: float) -> None:
+    """Create the workload's responders and requesters and schedule them."""
+    for g, group in enumerate(spec.responders):
+        template = group.subject or spec.subject
+        for k, server in enumerate(net.place(group, f"placement:{spec.name}:rsp{g}")):
+            suffix = f"rsp{k}" if g == 0 else f"rsp{g}.{k}"
+            client = net.add_client(
+                f"{spec.name}.{suffix}", spec.name, wid, "responder", server, group.latency
+            )
+            responder = Responder(net, client, group)
+            subject = client_subjects(template, k)
+
+            def start(ev: Call, client=client, subject=subject, responder=responder, group=group):
+                sub = client.subscribe(subject, group.queue, handler=responder.on_request)
+                if group.stop is not None and group.stop < end:
+                    net.clock.at(group.stop, lambda _ev: client.unsubscribe(sub))
+
+            net.clock.at(group.start, start)
+    req = spec.requesters
+    subjects = expand_subject_template(req.subject or spec.subject)
+    stop = end if req.stop is None else min(req.stop, end)
+    for i, server in enumerate(net.place(req, f"placement:{spec.name}:req")):
+        name = f"{spec.name}.req{i}"
+        client = net.add_client(name, spec.name, wid, "requester", server, req.latency)
+        requester = Requester(net, client, req, subjects)
+        Arrivals(
+            net.clock, requester.rng, req.rate, req.arrival == "poisson", req.start, stop,
+            requester.fire,
+        )
