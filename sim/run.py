@@ -86,19 +86,22 @@ def simulate(
             progress(net.env.now, end, net.clock.scheduled, net.trace.n_deliveries)
     in_flight = len(net.env._queue)
     _close_books(net.trace, end)
+    run_wall = time.perf_counter() - wall0
+    frames = frames_from_trace(net.trace)
     wall = time.perf_counter() - wall0
     meta = {
         "scenario": scenario.name,
         "seed": seed,
         "natsim_version": _natsim_version(),
         "wall_seconds": round(wall, 3),
+        "run_seconds": round(run_wall, 3),
         "events": net.clock.scheduled,
         "events_in_flight_at_end": in_flight,
         "sim_duration": scenario.duration,
         "sim_end": end,
         "scenario_spec": scenario.model_dump(mode="json"),
     }
-    return Result(frames_from_trace(net.trace), meta)
+    return Result(frames, meta)
 
 
 def _close_books(trace: Trace, end: float) -> None:

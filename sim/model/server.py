@@ -46,6 +46,16 @@ __all__ = ["Server"]
 _NOT_YET = DropReason.INTEREST_NOT_YET_PROPAGATED
 
 
+class _RemoteView:
+    """Route interest in one subject: peers with plain interest, queue members by group."""
+
+    __slots__ = ("peers", "queues")
+
+    def __init__(self, peers: tuple[int, ...], queues: dict[str, tuple[Sub, ...]]) -> None:
+        self.peers = peers
+        self.queues = queues
+
+
 class Server:
     """One nats-server in a cluster.
 
@@ -82,7 +92,12 @@ class Server:
         self.ledger = ledger
         self.rng = rng
         self.processing = processing
-        self.sl = SubjectTrie()
+        #: the sublist, split in two: subscriptions of this server's own clients…
+        self.local = SubjectTrie()
+        #: …and shadow subscriptions learned over routes (RS+)
+        self.remote = SubjectTrie()
+        self._views: dict[str, _RemoteView] = {}
+        self._views_gen = self.remote.genid
         self.busy = 0.0
         #: local interest ref counts, key (subject, queue) — nats-server ``acc.rm``
         self.rm: dict[tuple[str, str | None], int] = {}
@@ -101,6 +116,19 @@ class Server:
     def __repr__(self) -> str:
         return f"<Server {self.name} ({self.cluster})>"
 
+    def remote_view(self, subject: str) -> _RemoteView:
+        """Return which peers have plain interest in ``subject``, and their queue members."""
+        if self._views_gen != self.remote.genid:
+            self._views.clear()
+            self._views_gen = self.remote.genid
+        view = self._views.get(subject)
+        if view is None:
+            r = self.remote.match(subject)
+            view = self._views[subject] = _RemoteView(
+                tuple(dict.fromkeys(s.peer for s in r.plain)), r.queues
+            )
+        return view
+
     # ------------------------------------------------------------------ routes
     def add_route(self, peer: Server, link: Link) -> None:
         """Open a route to ``peer`` over ``link`` and send it all local interest."""
@@ -113,7 +141,7 @@ class Server:
     def on_client_sub(self, ev: Call) -> None:
         """A client's SUB arrives: insert it and propagate the change to routes."""
         sub: Sub = ev._value
-        self.sl.insert(sub.subject, sub, sub.queue)
+        self.local.insert(sub.subject, sub, sub.queue)
         key = (sub.subject, sub.queue)
         n = self.rm.get(key, 0) + 1
         self.rm[key] = n
@@ -123,7 +151,7 @@ class Server:
     def on_client_unsub(self, ev: Call) -> None:
         """A client's UNSUB arrives: remove it and propagate the change to routes."""
         sub: Sub = ev._value
-        if not self.sl.remove(sub.subject, sub, sub.queue):
+        if not self.local.remove(sub.subject, sub, sub.queue):
             return
         key = (sub.subject, sub.queue)
         n = self.rm[key] - 1
@@ -150,12 +178,12 @@ class Server:
             if sub is None:
                 sub = Sub(-1, subject, queue, server=self.idx, peer=peer, weight=weight)
                 self.route_subs[key] = sub
-                self.sl.insert(subject, sub, queue)
+                self.remote.insert(subject, sub, queue)
             else:
                 sub.weight = weight
         elif sub is not None:
             del self.route_subs[key]
-            self.sl.remove(subject, sub, queue)
+            self.remote.remove(subject, sub, queue)
 
     # ---------------------------------------------------------------- messages
     def _start(self) -> float:
@@ -173,24 +201,20 @@ class Server:
         msg.origin = me
         expect = msg.expect = self.ledger.expect(msg.subject)
         self.trace.msg_expected[msg.id] = expect.total
-        r = self.sl.match(msg.subject)
+        r = self.local.match(msg.subject)
+        view = self.remote_view(msg.subject)
         mine = expect.by_server.get(me)
-        deliver = self._deliver
-        targets: dict[int, list[str] | None] = {}
-        hit = 0
         delivered = False
-        for s in r.plain:
-            if s.peer < 0:
-                ok = mine is not None and s in mine[1]
-                deliver(s, msg, t0, LOCAL, ok)
-                hit += ok
-                delivered = True
-            elif s.peer not in targets:
-                targets[s.peer] = None
-        if mine is not None and hit < len(mine[0]):
+        if r.plain:
+            delivered = True
+            hit = self._deliver_all(r.plain, msg, t0, LOCAL, mine)
+            if mine is not None and hit < len(mine[0]):
+                self._drop_missing(msg, mine[0], t0)
+        elif mine is not None:
             self._drop_missing(msg, mine[0], t0)
-        if r.queues or expect.queues:
-            delivered = self._route_queues(msg, r.queues, expect, targets, t0) or delivered
+        targets: dict[int, list[str] | None] = dict.fromkeys(view.peers)
+        if r.queues or view.queues or expect.queues:
+            delivered = self._route_queues(msg, r.queues, view.queues, targets, t0) or delivered
         if targets:
             delivered = True
             routes = self.routes
@@ -207,20 +231,60 @@ class Server:
         if not delivered and msg.reply is not None:
             self._no_responders(msg, t0)
 
+    def _deliver_all(
+        self,
+        subs: tuple[Sub, ...],
+        msg: Msg,
+        t0: float,
+        via: int,
+        mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None,
+    ) -> int:
+        """Deliver ``msg`` to local subscriptions; return how many of them were owed it.
+
+        The arrival at each client is computed, not scheduled (the connection's
+        latency, kept FIFO); only a subscription with a handler gets an event.
+        """
+        a_msg, a_sub, a_time, a_via, a_exp = self._dlv
+        owed = mine[1] if mine is not None else ()
+        mid = msg.id
+        hit = 0
+        for s in subs:
+            down = s.client.down
+            t = t0 + down._sample()
+            if t < down.last:
+                t = down.last
+            down.last = t
+            ok = s in owed
+            hit += ok
+            a_msg(mid)
+            a_sub(s.id)
+            a_time(t)
+            a_via(via)
+            a_exp(ok)
+            if s.handler is not None:
+                self.clock.at(t, s.handler, msg)
+        return hit
+
     def _route_queues(
         self,
         msg: Msg,
-        groups: dict[str, tuple[Sub, ...]],
-        expect: Expect,
+        local: dict[str, tuple[Sub, ...]],
+        remote: dict[str, tuple[Sub, ...]],
         targets: dict[int, list[str] | None],
         t0: float,
     ) -> bool:
-        """Pick one member per queue group over the cluster; return True if any got it."""
+        """Pick one member per queue group over the cluster; return True if a local one got it.
+
+        Groups routed to a peer are added to ``targets`` (the RMSG queue list).
+        """
+        owed = msg.expect.queues
         delivered = False
-        for q, members in groups.items():
-            pick = self._pick(members)
+        for q in dict.fromkeys([*local, *remote]):
+            pick = self._pick(local.get(q, ()) + remote.get(q, ()))
             if pick.peer < 0:
-                self._deliver(pick, msg, t0, LOCAL, q in expect.queues)
+                self._deliver_all((pick,), msg, t0, LOCAL, None)
+                if q in owed:
+                    self.trace.dlv_expected[-1] = True
                 delivered = True
             else:
                 names = targets.get(pick.peer)
@@ -228,8 +292,8 @@ class Server:
                     targets[pick.peer] = [q]
                 else:
                     names.append(q)
-        for q, members in expect.queues.items():
-            if q not in groups:
+        for q in owed:
+            if q not in local and q not in remote:
                 self.trace.add_drop(msg.id, -1, q, self.idx, t0, _NOT_YET)
         return delivered
 
@@ -251,17 +315,9 @@ class Server:
         """A message arrives over a route: deliver locally only (one hop)."""
         msg, queues, via = ev._value
         t0 = self._start()
-        me = self.idx
-        r = self.sl.match(msg.subject)
-        expect: Expect = msg.expect
-        mine = expect.by_server.get(me)
-        deliver = self._deliver
-        hit = 0
-        for s in r.plain:
-            if s.peer < 0:
-                ok = mine is not None and s in mine[1]
-                deliver(s, msg, t0, via, ok)
-                hit += ok
+        r = self.local.match(msg.subject)
+        mine = msg.expect.by_server.get(self.idx)
+        hit = self._deliver_all(r.plain, msg, t0, via, mine) if r.plain else 0
         if mine is not None and hit < len(mine[0]):
             self._drop_missing(msg, mine[0], t0)
         if queues:
@@ -271,15 +327,20 @@ class Server:
     def _queue_from_route(
         self, msg: Msg, q: str, members: tuple[Sub, ...], via: int, t0: float
     ) -> None:
-        """Give a routed queue message to a random local member, else fall back one hop."""
-        local = [m for m in members if m.peer < 0]
-        if local:
-            pick = local[self.rng.randrange(len(local))] if len(local) > 1 else local[0]
-            self._deliver(pick, msg, t0, via, q in msg.expect.queues)
+        """Give a routed queue message to a random local member, else fall back one hop.
+
+        The fallback (nats-server's ``rsub``) covers interest that went stale
+        while the message was on the route; it is taken once, never bounced on.
+        """
+        if members:
+            pick = members[self.rng.randrange(len(members))] if len(members) > 1 else members[0]
+            self._deliver_all((pick,), msg, t0, via, None)
+            if q in msg.expect.queues:
+                self.trace.dlv_expected[-1] = True
             return
         if via == msg.origin:
-            for m in members:
-                if m.peer != via and m.peer in self.routes:
+            for m in self.remote_view(msg.subject).queues.get(q, ()):
+                if m.peer != via:
                     link, on_msg, _ = self.routes[m.peer]
                     link.send(t0, on_msg, (msg, [q], self.idx))
                     return
@@ -288,32 +349,19 @@ class Server:
 
     def _drop_missing(self, msg: Msg, owed: tuple[Sub, ...], t0: float) -> None:
         """Book a drop for each owed local subscription this server does not hold."""
-        held = self.sl.match(msg.subject)
-        have = {id(s) for s in held.plain}
+        have = {id(s) for s in self.local.match(msg.subject).plain}
         stop = self.trace.sub_stop
         for s in owed:
             if id(s) not in have:
                 reason = _NOT_YET if math.isnan(stop[s.id]) else DropReason.UNSUBSCRIBED
                 self.trace.add_drop(msg.id, s.id, None, self.idx, t0, reason)
 
-    def _deliver(self, sub: Sub, msg: Msg, t0: float, via: int, expected: bool) -> None:
-        """Hand ``msg`` to a local client; its arrival time is computed, not scheduled."""
-        t = sub.client.down.arrival(t0)
-        a_msg, a_sub, a_time, a_via, a_exp = self._dlv
-        a_msg(msg.id)
-        a_sub(sub.id)
-        a_time(t)
-        a_via(via)
-        a_exp(expected)
-        if sub.handler is not None:
-            self.clock.at(t, sub.handler, msg)
-
     def _no_responders(self, msg: Msg, t0: float) -> None:
         """Send the 503 status if the requester asked for it and holds its reply subscription."""
         client = msg.client
         if not client.no_responders:
             return
-        for s in self.sl.match(msg.reply).plain:
-            if s.peer < 0 and s.client is client:
+        for s in self.local.match(msg.reply).plain:
+            if s.client is client:
                 self.clock.at(client.down.arrival(t0), client.on_no_responders, msg)
                 return
