@@ -22,7 +22,7 @@ import time
 
 import simpy
 
-from sim.run import simulate
+from sim.runner import simulate
 
 REFERENCE = {
     "name": "bench-hotpath",
@@ -32,7 +32,7 @@ REFERENCE = {
     "topology": {
         "clusters": {"bench": {"servers": 9}},
         "latency": {
-            "intra_cluster": {"dist": "lognormal", "median": "300us", "sigma": 0.2},
+            "intra_cluster": {"dist": "uniform", "low": "250us", "high": "350us"},
             "client": {"dist": "uniform", "low": "50us", "high": "150us"},
         },
     },

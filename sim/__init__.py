@@ -12,7 +12,7 @@ Public API::
 from sim.analysis.summary import summary
 from sim.errors import NatsimError, ScenarioError, SimulationError
 from sim.results import Result
-from sim.run import simulate
+from sim.runner import simulate
 from sim.scenario import Scenario, load_scenario
 
 run = simulate

@@ -56,7 +56,7 @@ class _ProgressLine:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis.summary import format_summary
-    from sim.run import simulate
+    from sim.runner import simulate
     from sim.scenario.load import load_scenario_with_warnings
 
     scenario, warnings = load_scenario_with_warnings(args.scenario)

@@ -104,10 +104,11 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
         }
     )
 
-    d_msg = col(trace.dlv_msg, i64)
-    d_sub = col(trace.dlv_sub, i64)
-    d_via = col(trace.dlv_via, i64)
-    d_time = col(trace.dlv_time, f64)
+    dlv = trace.deliveries()
+    d_msg = col(dlv[0], i64)
+    d_sub = col(dlv[1], i64)
+    d_time = col(dlv[2], f64)
+    d_via = col(dlv[3], i64)
     d_origin = m_server[d_msg]
     d_server = c_srv[sub_client[d_sub]]
     hops = np.where(d_via < 0, 0, np.where(d_via == d_origin, 1, 2))
@@ -132,7 +133,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
             "publish_time": m_time[d_msg],
             "receive_time": d_time,
             "latency": d_time - m_time[d_msg],
-            "expected": col(trace.dlv_expected, bool),
+            "expected": col(dlv[4], bool),
         }
     )
 

@@ -87,12 +87,14 @@ class Trace:
         self.msg_kind = array("b")
         self.msg_expected = array("q")
         self.msg_request = array("q")  # the request a reply answers, else -1
-        # deliveries
-        self.dlv_msg = array("q")
-        self.dlv_sub = array("q")
-        self.dlv_time = array("d")
-        self.dlv_via = array("q")  # server that forwarded it to the delivering server, -1 if local
-        self.dlv_expected = array("b")
+        # deliveries, the hottest record: appended to lists (twice as fast as
+        # array.append) and moved into compact arrays by flush()
+        self.dlv_msg: list[int] = []
+        self.dlv_sub: list[int] = []
+        self.dlv_time: list[float] = []
+        self.dlv_via: list[int] = []  # server that forwarded it to the delivering server, -1 if local
+        self.dlv_expected: list[bool] = []
+        self._dlv_arrays = (array("q"), array("q"), array("d"), array("q"), array("b"))
         # drops
         self.drop_msg = array("q")
         self.drop_sub = array("q")  # -1 when no subscriber (no interest at all)
@@ -200,7 +202,19 @@ class Trace:
         self.req_responder.append(responder)
         self.req_replies.append(replies)
 
+    def flush(self) -> None:
+        """Move the delivery lists into their arrays (bounds memory on long runs)."""
+        lists = (self.dlv_msg, self.dlv_sub, self.dlv_time, self.dlv_via, self.dlv_expected)
+        for arr, lst in zip(self._dlv_arrays, lists, strict=True):
+            arr.extend(lst)
+            lst.clear()
+
+    def deliveries(self) -> tuple[array, array, array, array, array]:
+        """Return the delivery columns (msg, sub, time, via, expected), flushed."""
+        self.flush()
+        return self._dlv_arrays
+
     @property
     def n_deliveries(self) -> int:
         """Number of deliveries recorded so far."""
-        return len(self.dlv_msg)
+        return len(self._dlv_arrays[0]) + len(self.dlv_msg)

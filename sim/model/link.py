@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from heapq import heappush
+
+from simpy.core import NORMAL
+
 from sim.model.clock import Call, Clock
 
 __all__ = ["Link"]
@@ -29,11 +33,13 @@ class Link:
         Returns one latency draw in seconds.
     """
 
-    __slots__ = ("_at", "_sample", "last", "name")
+    __slots__ = ("_clock", "_eid", "_queue", "_sample", "last", "name")
 
     def __init__(self, name: str, clock: Clock, sample: Callable[[], float]) -> None:
         self.name = name
-        self._at = clock.at
+        self._clock = clock
+        self._queue = clock.env._queue
+        self._eid = clock.env._eid
         self._sample = sample
         self.last = 0.0
 
@@ -51,5 +57,7 @@ class Link:
         if t < self.last:
             t = self.last
         self.last = t
-        self._at(t, fn, arg)
+        # Clock.at inlined: this is the one scheduling call per server hop
+        self._clock.scheduled += 1
+        heappush(self._queue, (t, NORMAL, next(self._eid), Call(fn, arg)))
         return t

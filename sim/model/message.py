@@ -67,7 +67,7 @@ class Sub:
     number of members there (nats-server ``qw``, digest §1 and §3).
     """
 
-    __slots__ = ("client", "handler", "id", "peer", "queue", "server", "subject", "weight")
+    __slots__ = ("client", "down", "handler", "id", "peer", "queue", "server", "subject", "weight")
 
     def __init__(
         self,
@@ -88,6 +88,8 @@ class Sub:
         self.peer = peer
         self.weight = weight
         self.handler = handler
+        #: the server → client link deliveries travel on (None for a route's shadow sub)
+        self.down = client.down if client is not None else None
 
     def __repr__(self) -> str:
         who = f"client {self.client.name}" if self.client is not None else f"route {self.peer}"

@@ -249,7 +249,7 @@ class Server:
         mid = msg.id
         hit = 0
         for s in subs:
-            down = s.client.down
+            down = s.down
             t = t0 + down._sample()
             if t < down.last:
                 t = down.last
@@ -314,11 +314,16 @@ class Server:
     def on_route_msg(self, ev: Call) -> None:
         """A message arrives over a route: deliver locally only (one hop)."""
         msg, queues, via = ev._value
-        t0 = self._start()
+        now = self.clock.env._now
+        t0 = (self.busy if self.busy > now else now) + self.processing
+        self.busy = t0
         r = self.local.match(msg.subject)
         mine = msg.expect.by_server.get(self.idx)
-        hit = self._deliver_all(r.plain, msg, t0, via, mine) if r.plain else 0
-        if mine is not None and hit < len(mine[0]):
+        if r.plain:
+            hit = self._deliver_all(r.plain, msg, t0, via, mine)
+            if mine is not None and hit < len(mine[0]):
+                self._drop_missing(msg, mine[0], t0)
+        elif mine is not None:
             self._drop_missing(msg, mine[0], t0)
         if queues:
             for q in queues:

@@ -10,6 +10,7 @@ delivery or one drop with a reason — and raises
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -80,10 +81,18 @@ def simulate(
         net.trace.add_workload(w.name, w.kind)
         WORKLOADS[w.kind](net, w, wid, scenario.duration)
     end = scenario.duration + settle_time(scenario)
-    for i in range(1, steps + 1):
-        net.env.run(until=end * i / steps)
-        if progress is not None:
-            progress(net.env.now, end, net.clock.scheduled, net.trace.n_deliveries)
+    # The hot path allocates many short-lived objects and almost no cycles;
+    # collecting the young generation every 700 allocations costs ~20 % of a run.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        for i in range(1, steps + 1):
+            net.env.run(until=end * i / steps)
+            net.trace.flush()
+            if progress is not None:
+                progress(net.env.now, end, net.clock.scheduled, net.trace.n_deliveries)
+    finally:
+        gc.set_threshold(*thresholds)
     in_flight = len(net.env._queue)
     _close_books(net.trace, end)
     run_wall = time.perf_counter() - wall0
@@ -110,9 +119,9 @@ def _close_books(trace: Trace, end: float) -> None:
 
     n = len(trace.msg_time)
     owed = np.array(trace.msg_expected, dtype=np.int64)
+    dlv = trace.deliveries()
     done = np.bincount(
-        np.array(trace.dlv_msg, dtype=np.int64)[np.array(trace.dlv_expected, dtype=bool)],
-        minlength=n,
+        np.array(dlv[0], dtype=np.int64)[np.array(dlv[4], dtype=bool)], minlength=n
     )
     reasons = np.array(trace.drop_reason, dtype=np.int64)
     booked = np.array(trace.drop_msg, dtype=np.int64)[reasons != DropReason.NO_INTEREST]
