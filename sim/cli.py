@@ -25,10 +25,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         scenario, warnings = load_scenario_with_warnings(path)
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
-        n_servers = len(scenario.topology.server_cluster())
+        topo = scenario.topology
         print(
-            f"ok: {path}: scenario '{scenario.name}', {len(scenario.topology.clusters)} cluster(s), "
-            f"{n_servers} server(s), {len(scenario.workloads)} workload(s)"
+            f"ok: {path}: scenario '{scenario.name}', {len(topo.clusters)} cluster(s), "
+            f"{len(topo.server_cluster())} server(s), {len(scenario.workloads)} workload(s)"
         )
     return 0
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 __all__ = [
     "NatsimError",
     "ScenarioError",
+    "SimulationError",
     "SubjectError",
     "UnitError",
-    "SimulationError",
 ]
 
 

@@ -70,7 +70,8 @@ def latency_quantiles(
 ) -> pd.DataFrame:
     """Delivery latency (publish → receive, seconds) quantiles grouped by ``by``.
 
-    Replies are left out (their cost shows in the request latency).  Group by ``["workload", "hops"]`` to compare local and routed paths.
+    Replies are left out (their cost shows in the request latency).  Group by
+    ``["workload", "hops"]`` to compare local and routed paths.
     """
     import pandas as pd
 
@@ -118,7 +119,10 @@ def ordering_violations(result: Result) -> int:
     d = result.deliveries[["msg_id", "sub_id", "receive_time"]]
     pub = result.messages[["msg_id", "client"]]
     d = d.merge(pub, on="msg_id").sort_values(["client", "sub_id", "msg_id"], kind="stable")
-    prev_max = d.groupby(["client", "sub_id"])["receive_time"].cummax().groupby(
-        [d["client"], d["sub_id"]]
-    ).shift()
+    prev_max = (
+        d.groupby(["client", "sub_id"])["receive_time"]
+        .cummax()
+        .groupby([d["client"], d["sub_id"]])
+        .shift()
+    )
     return int((d["receive_time"] < prev_max).sum())

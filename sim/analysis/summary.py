@@ -43,9 +43,8 @@ def summary(result: Result) -> pd.DataFrame:
         out["req_p50_ms"] = req["p50"] * 1000
         out["req_p99_ms"] = req["p99"] * 1000
     counts = [c for c in out.columns if c.startswith(("lost_", "req_")) and "_ms" not in c]
-    out[counts + ["published", "owed", "delivered"]] = (
-        out[counts + ["published", "owed", "delivered"]].fillna(0).astype("int64")
-    )
+    ints = [*counts, "published", "owed", "delivered"]
+    out[ints] = out[ints].fillna(0).astype("int64")
     return out
 
 

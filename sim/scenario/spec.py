@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from sim.subjects import expand_subject_template, validate_subscribe_subject
 from sim.units import parse_duration, parse_rate, parse_size
 
 __all__ = [
@@ -23,10 +22,10 @@ __all__ = [
     "LatencySpec",
     "LinkSpec",
     "Placement",
-    "Publishers",
     "PubSubWorkload",
-    "Requesters",
+    "Publishers",
     "RequestReplyWorkload",
+    "Requesters",
     "Responders",
     "Scenario",
     "Subscribers",
@@ -59,7 +58,9 @@ class DistSpec(Frozen):
         {dist: empirical, values: [1ms, 1ms, 4ms]}
     """
 
-    dist: Literal["constant", "uniform", "normal", "lognormal", "exponential", "pareto", "empirical"]
+    dist: Literal[
+        "constant", "uniform", "normal", "lognormal", "exponential", "pareto", "empirical"
+    ]
     value: Duration | None = None
     low: Duration | None = None
     high: Duration | None = None
@@ -102,9 +103,8 @@ class DistSpec(Frozen):
         extra = sorted(given - allowed)
         if extra:
             raise ValueError(f"{self.dist} distribution takes no {', '.join(extra)}")
-        if self.dist == "uniform" and self.low is not None and self.high is not None:
-            if self.high < self.low:
-                raise ValueError("uniform distribution needs low <= high")
+        if self.dist == "uniform" and (self.high or 0.0) < (self.low or 0.0):
+            raise ValueError("uniform distribution needs low <= high")
         return self
 
     def params(self) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from sim.model.clock import Call
 from sim.model.client import Client
+from sim.model.clock import Call
 from sim.model.message import Msg
 from sim.model.network import Network
 from sim.scenario.spec import Requesters, RequestReplyWorkload, Responders
@@ -147,6 +147,11 @@ def build_request_reply(net: Network, spec: RequestReplyWorkload, wid: int, end:
         client = net.add_client(name, spec.name, wid, "requester", server, req.latency)
         requester = Requester(net, client, req, subjects)
         Arrivals(
-            net.clock, requester.rng, req.rate, req.arrival == "poisson", req.start, stop,
+            net.clock,
+            requester.rng,
+            req.rate,
+            req.arrival == "poisson",
+            req.start,
+            stop,
             requester.fire,
         )
