@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from array import array
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["DropReason", "MsgKind", "Outcome", "Trace"]
 
@@ -63,6 +67,10 @@ class Trace:
     Attributes are public arrays so the hot path can bind ``append`` methods
     once.  Integer ids refer to the side tables (``servers``, ``clients``,
     ``subs``, ``workloads``, ``subjects``) filled while the network is built.
+
+    Deliveries, the hottest record, are buffered in lists and reach their
+    columns at :meth:`flush` (the runner flushes between chunks of simulated
+    time); :meth:`deliveries` flushes first.
     """
 
     def __init__(self) -> None:
@@ -87,14 +95,31 @@ class Trace:
         self.msg_kind = array("b")
         self.msg_expected = array("q")
         self.msg_request = array("q")  # the request a reply answers, else -1
-        # deliveries, the hottest record: appended to lists (twice as fast as
-        # array.append) and moved into compact arrays by flush()
-        self.dlv_msg: list[int] = []
-        self.dlv_sub: list[int] = []
+        # deliveries, the hottest record, come in batches: one message handed by
+        # one server to some of its subscriptions.  The hot path appends each
+        # arrival time to ``dlv_time`` and, per batch, the message id to
+        # ``dlv_msg``, the server that forwarded the message to the delivering
+        # one to ``dlv_via`` (-1 if local) and the id of its (sub ids, expected
+        # flags) to ``dlv_rec`` (see batch_id; one id serves every batch of a
+        # subject on a server).  Lists of existing objects: no allocation,
+        # nothing for the garbage collector to traverse.  flush() expands them
+        # into numpy columns (msg, sub, time, via, expected).
         self.dlv_time: list[float] = []
-        self.dlv_via: list[int] = []  # server that forwarded it to the delivering server, -1 if local
-        self.dlv_expected: list[bool] = []
-        self._dlv_arrays = (array("q"), array("q"), array("d"), array("q"), array("b"))
+        self.dlv_msg: list[int] = []
+        self.dlv_via: list[int] = []
+        self.dlv_rec: list[int] = []
+        # the batch table: the deliveries of batch b are the rows _bt_start[b]
+        # to _bt_start[b] + _bt_size[b] of _bt_sub and _bt_exp
+        self._bt_ids: dict[tuple[tuple[int, ...], tuple[bool, ...]], int] = {}
+        self._bt_start: list[int] = []
+        self._bt_size: list[int] = []
+        self._bt_sub: list[int] = []
+        self._bt_exp: list[bool] = []
+        self._bt_np: tuple[np.ndarray, ...] | None = None
+        #: flushed deliveries: numpy columns (msg, sub, time, via, expected) per flush,
+        #: joined by deliveries() (appending to one growing array copies it again and again)
+        self._dlv_chunks: list[tuple[np.ndarray, ...]] = []
+        self._dlv_flushed = 0
         # drops
         self.drop_msg = array("q")
         self.drop_sub = array("q")  # -1 when no subscriber (no interest at all)
@@ -161,7 +186,8 @@ class Trace:
         self.msg_time.append(t)
         self.msg_client.append(client)
         self.msg_server.append(server)
-        self.msg_subject.append(self.subject_id(subject))
+        sid = self._subject_ids.get(subject)
+        self.msg_subject.append(self.subject_id(subject) if sid is None else sid)
         self.msg_size.append(size)
         self.msg_kind.append(kind)
         self.msg_expected.append(expected)
@@ -202,19 +228,79 @@ class Trace:
         self.req_responder.append(responder)
         self.req_replies.append(replies)
 
-    def flush(self) -> None:
-        """Move the delivery lists into their arrays (bounds memory on long runs)."""
-        lists = (self.dlv_msg, self.dlv_sub, self.dlv_time, self.dlv_via, self.dlv_expected)
-        for arr, lst in zip(self._dlv_arrays, lists, strict=True):
-            arr.extend(lst)
-            lst.clear()
+    def batch_id(self, subs: tuple[int, ...], expected: tuple[bool, ...]) -> int:
+        """Return the id of a delivery batch: to these subscriptions, these flagged as owed."""
+        key = (subs, expected)
+        bid = self._bt_ids.get(key)
+        if bid is None:
+            bid = self._bt_ids[key] = len(self._bt_start)
+            self._bt_start.append(len(self._bt_sub))
+            self._bt_size.append(len(subs))
+            self._bt_sub.extend(subs)
+            self._bt_exp.extend(expected)
+            self._bt_np = None
+        return bid
 
-    def deliveries(self) -> tuple[array, array, array, array, array]:
-        """Return the delivery columns (msg, sub, time, via, expected), flushed."""
+    def add_delivery(self, msg: int, sub: int, t: float, via: int, expected: bool) -> None:
+        """Record one delivery (the hot path records whole batches itself)."""
+        self.dlv_time.append(t)
+        self.dlv_msg.append(msg)
+        self.dlv_via.append(via)
+        self.dlv_rec.append(self.batch_id((sub,), (expected,)))
+
+    def flush(self) -> None:
+        """Move the recorded deliveries into numpy columns (bounds memory on long runs)."""
+        if not self.dlv_msg:
+            return
+        import numpy as np
+
+        if self._bt_np is None:
+            self._bt_np = (
+                np.array(self._bt_start, dtype=np.int64),
+                np.array(self._bt_size, dtype=np.int64),
+                np.array(self._bt_sub, dtype=np.int64),
+                np.array(self._bt_exp, dtype=np.int8),
+            )
+        bt_start, bt_size, bt_sub, bt_exp = self._bt_np
+        # numpy all the way (array.extend would parse every item with
+        # PyArg_Parse), each list emptied as soon as it is read
+        nb, n = len(self.dlv_rec), len(self.dlv_time)
+        recs = np.fromiter(self.dlv_rec, np.int64, nb)
+        self.dlv_rec.clear()
+        sizes = bt_size[recs]
+        if len(self.dlv_msg) != nb or len(self.dlv_via) != nb or int(sizes.sum()) != n:
+            raise AssertionError("delivery columns out of step")
+        # table rows of every delivery: its batch's start, plus its rank in the batch
+        first = np.cumsum(sizes) - sizes
+        rows = np.repeat(bt_start[recs] - first, sizes) + np.arange(n)
+        t = np.fromiter(self.dlv_time, np.float64, n)
+        self.dlv_time.clear()
+        msg = np.repeat(np.fromiter(self.dlv_msg, np.int64, nb), sizes)
+        self.dlv_msg.clear()
+        via = np.repeat(np.fromiter(self.dlv_via, np.int64, nb), sizes)
+        self.dlv_via.clear()
+        self._dlv_chunks.append((msg, bt_sub[rows], t, via, bt_exp[rows]))
+        self._dlv_flushed += n
+
+    def deliveries(self) -> tuple[np.ndarray, ...]:
+        """Return the delivery columns (msg, sub, time, via, expected) as numpy arrays, flushed.
+
+        Types: int64, int64, float64, int64, int8.
+        """
+        import numpy as np
+
         self.flush()
-        return self._dlv_arrays
+        chunks = self._dlv_chunks
+        if len(chunks) != 1:
+            if chunks:
+                cols = tuple(np.concatenate(c) for c in zip(*chunks, strict=True))
+            else:
+                types = (np.int64, np.int64, np.float64, np.int64, np.int8)
+                cols = tuple(np.zeros(0, dtype=d) for d in types)
+            chunks[:] = [cols]
+        return chunks[0]
 
     @property
     def n_deliveries(self) -> int:
         """Number of deliveries recorded so far."""
-        return len(self._dlv_arrays[0]) + len(self.dlv_msg)
+        return self._dlv_flushed + len(self.dlv_time)

@@ -82,9 +82,7 @@ class Client:
     ) -> Msg:
         """Publish now; the message reaches the server after the link delay."""
         now = self.clock.env._now
-        trace = self.trace
-        mid = len(trace.msg_time)
-        trace.add_msg(now, self.id, self.server.idx, subject, size, kind, 0, request)
+        mid = self.trace.add_msg(now, self.id, self.server.idx, subject, size, kind, 0, request)
         msg = Msg(mid, subject, reply, size, now, self, kind, self.workload, request)
         self.up.send(now, self.server.on_client_msg, msg)
         return msg

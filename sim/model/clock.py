@@ -10,28 +10,39 @@ loop without touching the model.
 The entries are tiny slotted objects that look like a triggered
 :class:`simpy.events.Event` to ``Environment.step`` (``callbacks``, ``_ok``,
 ``_value``): the model never waits on them, it only has them called back.
+
+The hot paths (:meth:`Link.send <sim.model.link.Link.send>`, the server's
+fan-out) push entries themselves, following the rules of :meth:`Clock.at`.
+They create a Call with ``object.__new__`` and set its two slots, which saves
+an ``__init__`` frame; ``callbacks`` may then be a ``(handler,)`` tuple shared
+by many Calls, since ``Environment.step`` only rebinds the attribute.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
 
 import simpy
 from simpy.core import NORMAL
 
-__all__ = ["Call", "Clock"]
+__all__ = ["NORMAL", "Call", "Clock"]
+
+_new = object.__new__
 
 
 class Call:
     """A scheduled callback; what SimPy's ``step`` sees as an already triggered event."""
 
-    __slots__ = ("_ok", "_value", "callbacks")
+    __slots__ = ("_value", "callbacks")
+
+    #: every Call has succeeded; a class attribute saves a slot store per event
+    _ok = True
 
     def __init__(self, fn: Callable[[Call], None], arg: Any) -> None:
-        self.callbacks: list[Callable[[Call], None]] | None = [fn]
-        self._ok = True
+        #: ``[fn]``, or a ``(fn,)`` tuple shared by many Calls; None once run
+        self.callbacks: Sequence[Callable[[Call], None]] | None = [fn]
         self._value = arg
 
     @property
@@ -48,6 +59,11 @@ class Clock:
     env : simpy.Environment
         The kernel; control-plane processes (fault schedules, reconnect loops)
         run on it as ordinary SimPy processes.
+
+    Attributes
+    ----------
+    scheduled : int
+        Calls scheduled so far (the SimPy events of the model).
     """
 
     def __init__(self, env: simpy.Environment) -> None:
@@ -71,7 +87,10 @@ class Clock:
         if t < now:
             t = now
         self.scheduled += 1
-        heappush(self._queue, (t, NORMAL, next(self._eid), Call(fn, arg)))
+        c = _new(Call)
+        c.callbacks = [fn]
+        c._value = arg
+        heappush(self._queue, (t, NORMAL, next(self._eid), c))
 
     def after(self, delay: float, fn: Callable[[Call], None], arg: Any = None) -> None:
         """Call ``fn`` ``delay`` seconds from now."""

@@ -30,9 +30,13 @@ class Expect:
         Queue groups with at least one member: each must get one copy.
     total : int
         Plain subscriptions plus queue groups: the deliveries owed.
+    plans : dict[int, object]
+        A cache for the servers: what server ``idx`` does with a message on
+        this subject for its own clients (see ``Server.local_plan``).  It
+        lives here because it depends on the Expect, and dies with it.
     """
 
-    __slots__ = ("by_server", "queues", "total")
+    __slots__ = ("by_server", "plans", "queues", "total")
 
     def __init__(self, plain: tuple[Sub, ...], queues: dict[str, tuple[Sub, ...]]) -> None:
         grouped: dict[int, list[Sub]] = {}
@@ -41,6 +45,7 @@ class Expect:
         self.by_server = {k: (tuple(v), frozenset(v)) for k, v in grouped.items()}
         self.queues = queues
         self.total = len(plain) + len(queues)
+        self.plans: dict[int, object] = {}
 
 
 class InterestLedger:

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 import random
+from heapq import heappush
 from typing import TYPE_CHECKING
 
-from sim.model.clock import Call, Clock
+from sim.model.clock import NORMAL, Call, Clock
 from sim.model.intent import Expect, InterestLedger
 from sim.model.link import Link
 from sim.model.message import LOCAL, Msg, Sub
-from sim.subjects import SubjectTrie
+from sim.subjects import MatchResult, SubjectTrie
 from sim.trace import DropReason, Trace
 
 if TYPE_CHECKING:
@@ -45,15 +46,61 @@ __all__ = ["Server"]
 
 _NOT_YET = DropReason.INTEREST_NOT_YET_PROPAGATED
 
+#: creates a :class:`Call` without an ``__init__`` frame (hot path; see sim.model.clock)
+_new = object.__new__
+
 
 class _RemoteView:
-    """Route interest in one subject: peers with plain interest, queue members by group."""
+    """Route interest in one subject: peers with plain interest, queue members by group.
 
-    __slots__ = ("peers", "queues")
+    Also caches, for the common message with no queue group anywhere, what
+    :meth:`Server.on_client_msg` does with the peers: one ``(link, callbacks)``
+    pair per peer to send to, and the owed subscriptions on servers that are
+    not among them (dropped: their interest has not arrived yet) for the
+    :class:`~sim.model.intent.Expect` it last saw.
+    """
+
+    __slots__ = ("expect", "missing", "peers", "queues", "sends")
 
     def __init__(self, peers: tuple[int, ...], queues: dict[str, tuple[Sub, ...]]) -> None:
         self.peers = peers
         self.queues = queues
+        self.sends: tuple[tuple[Link, tuple[Callable[[Call], None]]], ...] | None = None
+        self.expect: Expect | None = None
+        self.missing: tuple[Sub, ...] = ()
+
+
+class _LocalPlan:
+    """What a server does with a message on one subject for its own subscriptions.
+
+    Built from one match of the server's local sublist and the message's
+    :class:`~sim.model.intent.Expect` (what the server's clients are owed),
+    and cached on that Expect until the sublist changes (``gen``): the
+    subscriptions in delivery order and their links, which of them are owed
+    the message (``oks``), and the batch the trace records for a delivery to
+    all of them (``rec``).  ``owed`` lists the owed subscriptions; ``short``
+    is true when some of them are not in the sublist (yet, or any more), so
+    the delivery must book drops.
+    """
+
+    __slots__ = ("downs", "fast", "gen", "oks", "owed", "plain", "queues", "rec", "short")
+
+    def __init__(
+        self, r: MatchResult, mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None, gen: int
+    ) -> None:
+        plain: tuple[Sub, ...] = r.plain  # type: ignore[assignment]
+        self.gen = gen
+        self.plain = plain
+        self.queues: dict[str, tuple[Sub, ...]] = r.queues  # type: ignore[assignment]
+        self.downs = tuple(s.down for s in plain)
+        #: some subscriptions, none of which needs an event of its own (no handler)
+        self.fast = bool(plain) and all(s.handler is None for s in plain)
+        owed = mine[1] if mine is not None else ()
+        self.oks = tuple(s in owed for s in plain)
+        self.owed: tuple[Sub, ...] = mine[0] if mine is not None else ()
+        self.short = sum(self.oks) < len(self.owed)
+        #: what the trace records per batch (Trace.batch_id); set by the server
+        self.rec = -1
 
 
 class Server:
@@ -105,13 +152,15 @@ class Server:
         self.route_subs: dict[tuple[int, str, str | None], Sub] = {}
         #: peer index → (link to it, its message handler, its interest handler)
         self.routes: dict[int, tuple[Link, Callable[[Call], None], Callable[[Call], None]]] = {}
-        self._dlv = (
-            trace.dlv_msg.append,
-            trace.dlv_sub.append,
-            trace.dlv_time.append,
-            trace.dlv_via.append,
-            trace.dlv_expected.append,
-        )
+        # bound once for the hot paths
+        self._env = clock.env
+        self._queue = clock.env._queue
+        self._eid = clock.env._eid
+        self._msg_expected = trace.msg_expected
+        self._a_time = trace.dlv_time.append
+        self._a_msg = trace.dlv_msg.append
+        self._a_via = trace.dlv_via.append
+        self._a_rec = trace.dlv_rec.append
 
     def __repr__(self) -> str:
         return f"<Server {self.name} ({self.cluster})>"
@@ -129,10 +178,25 @@ class Server:
             )
         return view
 
+    def local_plan(self, expect: Expect, subject: str) -> _LocalPlan:
+        """Return what this server does for its own clients with a message on ``subject``.
+
+        ``expect`` is the message's Expect; the plan is cached on it, per server.
+        """
+        plan = expect.plans.get(self.idx)
+        if plan is None or plan.gen != self.local.genid:
+            plan = _LocalPlan(
+                self.local.match(subject), expect.by_server.get(self.idx), self.local.genid
+            )
+            plan.rec = self.trace.batch_id(tuple(s.id for s in plan.plain), plan.oks)
+            expect.plans[self.idx] = plan
+        return plan
+
     # ------------------------------------------------------------------ routes
     def add_route(self, peer: Server, link: Link) -> None:
         """Open a route to ``peer`` over ``link`` and send it all local interest."""
         self.routes[peer.idx] = (link, peer.on_route_msg, peer.on_route_sub)
+        self._views.clear()  # their cached sends may name the old route to peer
         t = self.clock.now
         for (subject, queue), n in self.rm.items():
             link.send(t, peer.on_route_sub, (self.idx, subject, queue, 1 if queue is None else n))
@@ -188,82 +252,134 @@ class Server:
     # ---------------------------------------------------------------- messages
     def _start(self) -> float:
         """Queue one message on the server's processor; return when it is done."""
-        now = self.clock.env._now
+        now = self._env._now
         t0 = (self.busy if self.busy > now else now) + self.processing
         self.busy = t0
         return t0
 
+    def _deliver_plan(self, plan: _LocalPlan, msg: Msg, t0: float, via: int) -> None:
+        """Deliver ``msg`` to the plain subscriptions of ``plan``; book the owed ones missing."""
+        if plan.fast:
+            # the hot loop: only the arrival time is computed per delivery
+            # (Link.arrival inlined); the rest is recorded once per batch
+            a_time = self._a_time
+            for down in plan.downs:
+                t = t0 + (down.low + down.span * down.draw(down.stream))
+                if t < down.last:
+                    t = down.last
+                down.last = t
+                a_time(t)
+            self._a_msg(msg.id)
+            self._a_via(via)
+            self._a_rec(plan.rec)
+        elif plan.plain:
+            self._deliver_all(plan, msg, t0, via)
+        if plan.short:
+            self._drop_missing(msg, plan.owed, t0)
+
     def on_client_msg(self, ev: Call) -> None:
         """A client's PUB arrives: route it as nats-server does for a client message."""
         msg: Msg = ev._value
-        t0 = self._start()
+        now = self._env._now
+        t0 = (self.busy if self.busy > now else now) + self.processing  # _start inlined
+        self.busy = t0
         me = self.idx
         msg.origin = me
-        expect = msg.expect = self.ledger.expect(msg.subject)
-        self.trace.msg_expected[msg.id] = expect.total
-        r = self.local.match(msg.subject)
-        view = self.remote_view(msg.subject)
-        mine = expect.by_server.get(me)
+        subject = msg.subject
+        expect = msg.expect = self.ledger.expect(subject)
+        self._msg_expected[msg.id] = expect.total
+        # local_plan and remote_view inlined when their caches hold
+        plan = expect.plans.get(me)
+        if plan is None or plan.gen != self.local.genid:
+            plan = self.local_plan(expect, subject)
+        view = self._views.get(subject)
+        if view is None or self._views_gen != self.remote.genid:
+            view = self.remote_view(subject)
+        self._deliver_plan(plan, msg, t0, LOCAL)
+        delivered = bool(plan.plain)
+        if plan.queues or view.queues or expect.queues:
+            delivered = self._route_with_queues(msg, plan, view, t0) or delivered
+        else:
+            if view.peers:
+                delivered = True
+                self._send_to_peers(view, (msg, None, me), t0)
+            if view.expect is not expect:
+                peers = view.peers
+                view.missing = tuple(
+                    s
+                    for srv, (subs, _) in expect.by_server.items()
+                    if srv != me and srv not in peers
+                    for s in subs
+                )
+                view.expect = expect
+            if view.missing:
+                # owed on servers whose interest has not reached this one yet
+                add_drop, mid = self.trace.add_drop, msg.id
+                for s in view.missing:
+                    add_drop(mid, s.id, None, me, t0, _NOT_YET)
+        if expect.total == 0:
+            self.trace.add_drop(msg.id, -1, None, me, t0, DropReason.NO_INTEREST)
+        if not delivered and msg.reply is not None:
+            self._no_responders(msg, t0)
+
+    def _send_to_peers(self, view: _RemoteView, arg: tuple, t0: float) -> None:
+        """Send the route message ``arg`` to every peer of ``view`` (no queue group involved)."""
+        sends = view.sends
+        if sends is None:
+            routes = self.routes
+            sends = view.sends = tuple((routes[p][0], (routes[p][1],)) for p in view.peers)
+        # Link.send inlined, and the argument tuple shared by all the Calls
+        queue, eid = self._queue, self._eid
+        for link, cbs in sends:
+            t = t0 + (link.low + link.span * link.draw(link.stream))
+            if t < link.last:
+                t = link.last
+            link.last = t
+            c = _new(Call)
+            c.callbacks = cbs
+            c._value = arg
+            heappush(queue, (t, NORMAL, next(eid), c))
+        self.clock.scheduled += len(sends)
+
+    def _route_with_queues(self, msg: Msg, plan: _LocalPlan, view: _RemoteView, t0: float) -> bool:
+        """Route a client message when a queue group is involved; return True if delivered.
+
+        Picks the queue members, sends one route message per target peer (with
+        its queue list) and books the owed subscriptions on servers it does
+        not reach.
+        """
+        me = self.idx
+        expect: Expect = msg.expect
         delivered = False
-        if r.plain:
-            delivered = True
-            hit = self._deliver_all(r.plain, msg, t0, LOCAL, mine)
-            if mine is not None and hit < len(mine[0]):
-                self._drop_missing(msg, mine[0], t0)
-        elif mine is not None:
-            self._drop_missing(msg, mine[0], t0)
         targets: dict[int, list[str] | None] = dict.fromkeys(view.peers)
-        if r.queues or view.queues or expect.queues:
-            delivered = self._route_queues(msg, r.queues, view.queues, targets, t0) or delivered
+        delivered = self._route_queues(msg, plan.queues, view.queues, targets, t0)
         if targets:
             delivered = True
             routes = self.routes
             for peer, queues in targets.items():
                 link, on_msg, _ = routes[peer]
                 link.send(t0, on_msg, (msg, queues, me))
-        if len(expect.by_server) > (mine is not None):
-            for srv, (subs, _) in expect.by_server.items():
-                if srv != me and srv not in targets:
-                    for s in subs:
-                        self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
-        if expect.total == 0:
-            self.trace.add_drop(msg.id, -1, None, me, t0, DropReason.NO_INTEREST)
-        if not delivered and msg.reply is not None:
-            self._no_responders(msg, t0)
+        for srv, (subs, _) in expect.by_server.items():
+            if srv != me and srv not in targets:
+                for s in subs:
+                    self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
+        return delivered
 
-    def _deliver_all(
-        self,
-        subs: tuple[Sub, ...],
-        msg: Msg,
-        t0: float,
-        via: int,
-        mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None,
-    ) -> int:
-        """Deliver ``msg`` to local subscriptions; return how many of them were owed it.
+    def _deliver_all(self, plan: _LocalPlan, msg: Msg, t0: float, via: int) -> None:
+        """Deliver ``msg`` to the plain subscriptions of ``plan`` one by one (some have handlers).
 
         The arrival at each client is computed, not scheduled (the connection's
         latency, kept FIFO); only a subscription with a handler gets an event.
         """
-        a_msg, a_sub, a_time, a_via, a_exp = self._dlv
-        owed = mine[1] if mine is not None else ()
-        mid = msg.id
-        hit = 0
-        for s in subs:
-            down = s.down
-            t = t0 + down._sample()
-            if t < down.last:
-                t = down.last
-            down.last = t
-            ok = s in owed
-            hit += ok
-            a_msg(mid)
-            a_sub(s.id)
-            a_time(t)
-            a_via(via)
-            a_exp(ok)
-            if s.handler is not None:
-                self.clock.at(t, s.handler, msg)
-        return hit
+        for s, ok in zip(plan.plain, plan.oks, strict=True):
+            self._deliver_one(s, msg, t0, via, ok)
+
+    def _deliver_one(self, s: Sub, msg: Msg, t0: float, via: int, expected: bool) -> None:
+        """Deliver ``msg`` to the local subscription ``s``; ``expected``: was it owed."""
+        t = s.down.arrival(t0)
+        self.trace.add_delivery(msg.id, s.id, t, via, expected)
+        if s.handler is not None:
+            self.clock.at(t, s.handler, msg)
 
     def _route_queues(
         self,
@@ -282,9 +398,7 @@ class Server:
         for q in dict.fromkeys([*local, *remote]):
             pick = self._pick(local.get(q, ()) + remote.get(q, ()))
             if pick.peer < 0:
-                self._deliver_all((pick,), msg, t0, LOCAL, None)
-                if q in owed:
-                    self.trace.dlv_expected[-1] = True
+                self._deliver_one(pick, msg, t0, LOCAL, q in owed)
                 delivered = True
             else:
                 names = targets.get(pick.peer)
@@ -313,21 +427,33 @@ class Server:
 
     def on_route_msg(self, ev: Call) -> None:
         """A message arrives over a route: deliver locally only (one hop)."""
+        # The hottest callback (most server visits are route arrivals):
+        # _start, local_plan and _deliver_plan inlined.
         msg, queues, via = ev._value
-        now = self.clock.env._now
+        now = self._env._now
         t0 = (self.busy if self.busy > now else now) + self.processing
         self.busy = t0
-        r = self.local.match(msg.subject)
-        mine = msg.expect.by_server.get(self.idx)
-        if r.plain:
-            hit = self._deliver_all(r.plain, msg, t0, via, mine)
-            if mine is not None and hit < len(mine[0]):
-                self._drop_missing(msg, mine[0], t0)
-        elif mine is not None:
-            self._drop_missing(msg, mine[0], t0)
+        plan = msg.expect.plans.get(self.idx)
+        if plan is None or plan.gen != self.local.genid:
+            plan = self.local_plan(msg.expect, msg.subject)
+        if plan.fast:
+            a_time = self._a_time
+            for down in plan.downs:
+                t = t0 + (down.low + down.span * down.draw(down.stream))
+                if t < down.last:
+                    t = down.last
+                down.last = t
+                a_time(t)
+            self._a_msg(msg.id)
+            self._a_via(via)
+            self._a_rec(plan.rec)
+        elif plan.plain:
+            self._deliver_all(plan, msg, t0, via)
+        if plan.short:
+            self._drop_missing(msg, plan.owed, t0)
         if queues:
             for q in queues:
-                self._queue_from_route(msg, q, r.queues.get(q, ()), via, t0)
+                self._queue_from_route(msg, q, plan.queues.get(q, ()), via, t0)
 
     def _queue_from_route(
         self, msg: Msg, q: str, members: tuple[Sub, ...], via: int, t0: float
@@ -339,9 +465,7 @@ class Server:
         """
         if members:
             pick = members[self.rng.randrange(len(members))] if len(members) > 1 else members[0]
-            self._deliver_all((pick,), msg, t0, via, None)
-            if q in msg.expect.queues:
-                self.trace.dlv_expected[-1] = True
+            self._deliver_one(pick, msg, t0, via, q in msg.expect.queues)
             return
         if via == msg.origin:
             for m in self.remote_view(msg.subject).queues.get(q, ()):

@@ -9,24 +9,35 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import lru_cache
+from heapq import heappush
 from typing import Protocol
 
-from sim.model.clock import Call, Clock
+from sim.model.clock import NORMAL, Call, Clock
 from sim.model.network import Network
 from sim.subjects import expand_subject_template
 
 __all__ = ["Arrivals", "Builder", "client_subjects"]
 
+_new = object.__new__
+
 
 class Builder(Protocol):
     """Builds a workload's clients on ``net`` and schedules their activity until ``end``."""
 
-    def __call__(self, net: Network, spec: object, wid: int, end: float) -> None: ...
+    def __call__(self, net: Network, spec: object, wid: int, end: float) -> None:
+        """Build the workload ``spec`` (id ``wid``) on ``net``, active until ``end``."""
+
+
+@lru_cache(maxsize=64)
+def _expansions(template: str) -> tuple[str, ...]:
+    """Expand ``template`` once for all the clients of a group (it is part of the timed build)."""
+    return tuple(expand_subject_template(template))
 
 
 def client_subjects(template: str, k: int) -> str:
     """Return the subject of the k-th subscribing client: the template's k-th expansion, cyclic."""
-    subjects = expand_subject_template(template)
+    subjects = _expansions(template)
     return subjects[k % len(subjects)]
 
 
@@ -37,7 +48,7 @@ class Arrivals:
     not fire in lock-step.
     """
 
-    __slots__ = ("_at", "_clock", "_fire", "_gap", "_stop")
+    __slots__ = ("_cbs", "_clock", "_fire", "_gap", "_period", "_stop")
 
     def __init__(
         self,
@@ -50,23 +61,31 @@ class Arrivals:
         fire: Callable[[], None],
     ) -> None:
         self._clock = clock
-        self._at = clock.at
         self._fire = fire
         self._stop = stop
+        #: the callbacks of every tick's Call (see Clock)
+        self._cbs = (self._tick,)
+        self._gap: Callable[[], float] | None = None
+        self._period = 0.0
         if rate <= 0:
             return
         if poisson:
-            self._gap: Callable[[], float] = lambda: rng.expovariate(rate)
+            self._gap = lambda: rng.expovariate(rate)
             first = start + self._gap()
         else:
-            period = 1.0 / rate
-            self._gap = lambda: period
-            first = start + rng.random() * period
+            self._period = 1.0 / rate
+            first = start + rng.random() * self._period
         if first < stop:
-            self._at(first, self._tick)
+            clock.at(first, self._tick)
 
     def _tick(self, ev: Call) -> None:
         self._fire()
-        t = self._clock.env._now + self._gap()
+        clock = self._clock
+        t = clock.env._now + (self._period if self._gap is None else self._gap())
         if t < self._stop:
-            self._at(t, self._tick)
+            # Clock.at inlined (t is not in the past): one tick per message published
+            clock.scheduled += 1
+            c = _new(Call)
+            c.callbacks = self._cbs
+            c._value = None
+            heappush(clock._queue, (t, NORMAL, next(clock._eid), c))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
+from sim.model.client import Client
 from sim.model.clock import Call
 from sim.model.network import Network
 from sim.scenario.spec import PubSubWorkload, Subscribers
@@ -10,6 +14,8 @@ from sim.trace import MsgKind
 from sim.workloads.base import Arrivals, client_subjects
 
 __all__ = ["build_pubsub"]
+
+_PUBLISH = MsgKind.PUBLISH
 
 
 def build_pubsub(net: Network, spec: PubSubWorkload, wid: int, end: float) -> None:
@@ -24,13 +30,39 @@ def build_pubsub(net: Network, spec: PubSubWorkload, wid: int, end: float) -> No
         name = f"{spec.name}.pub{i}"
         client = net.add_client(name, spec.name, wid, "publisher", server, pubs.latency)
         rng = net.streams.stream(f"pub:{name}")
-        n = len(subjects)
+        Arrivals(
+            net.clock,
+            rng,
+            pubs.rate,
+            pubs.arrival == "poisson",
+            pubs.start,
+            stop,
+            _publisher(client, rng, subjects, pubs.size),
+        )
 
-        def fire(client=client, rng=rng, size=pubs.size) -> None:
-            subject = subjects[rng.randrange(n)] if n > 1 else subjects[0]
-            client.publish(subject, size, MsgKind.PUBLISH)
 
-        Arrivals(net.clock, rng, pubs.rate, pubs.arrival == "poisson", pubs.start, stop, fire)
+def _publisher(
+    client: Client, rng: random.Random, subjects: list[str], size: int
+) -> Callable[[], None]:
+    """Return the function that publishes one message on a random subject of ``subjects``."""
+    n = len(subjects)
+    if n == 1 or type(rng)._randbelow is not random.Random._randbelow_with_getrandbits:
+
+        def fire() -> None:
+            client.publish(subjects[rng.randrange(n)] if n > 1 else subjects[0], size, _PUBLISH)
+
+        return fire
+    getrandbits, k = rng.getrandbits, n.bit_length()
+
+    def fire_fast() -> None:
+        # rng.randrange(n) as CPython computes it (Random._randbelow_with_getrandbits),
+        # same draws without its two Python calls: one message per call
+        i = getrandbits(k)
+        while i >= n:
+            i = getrandbits(k)
+        client.publish(subjects[i], size, _PUBLISH)
+
+    return fire_fast
 
 
 def _build_subscribers(
