@@ -40,6 +40,7 @@ TABLES = (
     "subscriptions",
     "clients",
     "servers",
+    "events",
 )
 
 
@@ -60,7 +61,22 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
 
     i64, f64 = np.int64, np.float64
     server_names = col([s[0] for s in trace.servers], object)
-    servers = pd.DataFrame({"server": server_names, "cluster": [s[1] for s in trace.servers]})
+    servers = pd.DataFrame(
+        {
+            "server": server_names,
+            "cluster": [s[1] for s in trace.servers],
+            "region": col(trace.server_regions, object),
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "time": col(trace.ev_time, f64),
+            "server": names(server_names, col(trace.ev_server, i64)),
+            "kind": col(trace.ev_kind, object),
+            "detail": col(trace.ev_detail, object),
+            "value": col(trace.ev_value, f64),
+        }
+    )
     c_name = col([c[0] for c in trace.clients], object)
     c_wl = col([c[1] for c in trace.clients], object)
     c_srv = server_names[col([c[3] for c in trace.clients], i64)]
@@ -181,6 +197,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
         "subscriptions": subscriptions,
         "clients": clients,
         "servers": servers,
+        "events": events,
     }
 
 
@@ -209,6 +226,9 @@ class Result:
     subscriptions: pd.DataFrame
     clients: pd.DataFrame
     servers: pd.DataFrame
+    events: pd.DataFrame
+    #: the networkx topology graph (servers, clients, routes, gateways), when known
+    topology: Any = None
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}={len(self.frames[n])}" for n in TABLES[:4])
@@ -244,9 +264,7 @@ class Result:
         frames = {}
         for name, file in meta.get("files", {}).items():
             path = folder / file
-            frames[name] = (
-                pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-            )
+            frames[name] = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         return cls(frames, meta)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import SimulationError
+from sim.faults import schedule_faults
 from sim.model.network import Network
 from sim.results import Result, frames_from_trace
 from sim.scenario.load import load_scenario
@@ -81,6 +82,7 @@ def simulate(
         net.trace.add_workload(w.name, w.kind)
         WORKLOADS[w.kind](net, w, wid, scenario.duration)
     end = scenario.duration + settle_time(scenario)
+    schedule_faults(net, scenario.faults, end)
     # The hot path allocates many short-lived objects and almost no cycles;
     # collecting the young generation every 700 allocations costs ~20 % of a run.
     thresholds = gc.get_threshold()
@@ -97,6 +99,7 @@ def simulate(
     _close_books(net.trace, end)
     run_wall = time.perf_counter() - wall0
     frames = frames_from_trace(net.trace)
+    frames["servers"]["gateway_in"] = [s.gateway_in for s in net.servers.values()]
     wall = time.perf_counter() - wall0
     meta = {
         "scenario": scenario.name,
@@ -110,7 +113,9 @@ def simulate(
         "sim_end": end,
         "scenario_spec": scenario.model_dump(mode="json"),
     }
-    return Result(frames, meta)
+    result = Result(frames, meta)
+    result.topology = net.graph()
+    return result
 
 
 def _close_books(trace: Trace, end: float) -> None:
@@ -120,9 +125,7 @@ def _close_books(trace: Trace, end: float) -> None:
     n = len(trace.msg_time)
     owed = np.array(trace.msg_expected, dtype=np.int64)
     dlv = trace.deliveries()
-    done = np.bincount(
-        np.array(dlv[0], dtype=np.int64)[np.array(dlv[4], dtype=bool)], minlength=n
-    )
+    done = np.bincount(np.array(dlv[0], dtype=np.int64)[np.array(dlv[4], dtype=bool)], minlength=n)
     reasons = np.array(trace.drop_reason, dtype=np.int64)
     booked = np.array(trace.drop_msg, dtype=np.int64)[reasons != DropReason.NO_INTEREST]
     done = done + np.bincount(booked, minlength=n)

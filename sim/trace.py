@@ -76,6 +76,13 @@ class Trace:
     def __init__(self) -> None:
         # side tables: one entry per id, appended in id order
         self.servers: list[tuple[str, str]] = []  # (name, cluster)
+        self.server_regions: list[str | None] = []
+        # control-plane events (faults, gateway RTTs, mode switches): low volume
+        self.ev_time: list[float] = []
+        self.ev_server: list[int] = []
+        self.ev_kind: list[str] = []
+        self.ev_detail: list[str] = []
+        self.ev_value: list[float] = []
         self.clients: list[tuple[str, str, str, int]] = []  # (name, workload, role, server)
         self.workloads: list[tuple[str, str]] = []  # (name, kind)
         self.subjects: list[str] = []
@@ -143,9 +150,18 @@ class Trace:
             self.subjects.append(subject)
         return sid
 
-    def add_server(self, name: str, cluster: str) -> int:
+    def add_event(self, t: float, server: int, kind: str, detail: str, value: float = 0.0) -> None:
+        """Record a control-plane event (a fault, a gateway RTT measurement, …)."""
+        self.ev_time.append(t)
+        self.ev_server.append(server)
+        self.ev_kind.append(kind)
+        self.ev_detail.append(detail)
+        self.ev_value.append(value)
+
+    def add_server(self, name: str, cluster: str, region: str | None = None) -> int:
         """Register a server; return its id."""
         self.servers.append((name, cluster))
+        self.server_regions.append(region)
         return len(self.servers) - 1
 
     def add_workload(self, name: str, kind: str) -> int:

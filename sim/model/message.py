@@ -22,6 +22,7 @@ class Msg:
     __slots__ = (
         "client",
         "expect",
+        "gr",
         "id",
         "kind",
         "origin",
@@ -56,6 +57,9 @@ class Msg:
         self.request = request
         self.origin = -1
         self.expect: Any = None
+        #: (cluster, server id) of the requester's server when a request crossed a
+        #: gateway with its reply mapped to ``_GR_.`` (digest §5); copied onto the reply
+        self.gr: tuple[str, int] | None = None
 
 
 class Sub:

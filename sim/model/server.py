@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 from heapq import heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim.model.clock import NORMAL, Call, Clock
 from sim.model.intent import Expect, InterestLedger
@@ -161,6 +161,14 @@ class Server:
         self._a_msg = trace.dlv_msg.append
         self._a_via = trace.dlv_via.append
         self._a_rec = trace.dlv_rec.append
+        #: gateway state (sim.model.gateway.Gateways) when the scenario has several clusters
+        self.gw: Any = None
+        #: ids of the servers of this cluster (owed copies elsewhere are booked by gateways)
+        self.cluster_ids: frozenset[int] = frozenset((idx,))
+        #: server id → cluster name, for every server of the network
+        self.cluster_of: list[str] = []
+        #: messages received over gateways (/gatewayz inbound msgs)
+        self.gateway_in = 0
 
     def __repr__(self) -> str:
         return f"<Server {self.name} ({self.cluster})>"
@@ -211,6 +219,8 @@ class Server:
         self.rm[key] = n
         if sub.queue is not None or n == 1:
             self._send_interest(sub.subject, sub.queue, n if sub.queue is not None else 1)
+        if self.gw is not None:
+            self.gw.change(sub.subject, sub.queue, 1)
 
     def on_client_unsub(self, ev: Call) -> None:
         """A client's UNSUB arrives: remove it and propagate the change to routes."""
@@ -225,6 +235,8 @@ class Server:
             del self.rm[key]
         if sub.queue is not None or n == 0:
             self._send_interest(sub.subject, sub.queue, n)
+        if self.gw is not None:
+            self.gw.change(sub.subject, sub.queue, -1)
 
     def _send_interest(self, subject: str, queue: str | None, weight: int) -> None:
         """Send RS+ (weight > 0) or RS- (weight 0) to every route."""
@@ -238,6 +250,7 @@ class Server:
         peer, subject, queue, weight = ev._value
         key = (peer, subject, queue)
         sub = self.route_subs.get(key)
+        before = sub.weight if sub is not None else 0
         if weight > 0:
             if sub is None:
                 sub = Sub(-1, subject, queue, server=self.idx, peer=peer, weight=weight)
@@ -248,6 +261,9 @@ class Server:
         elif sub is not None:
             del self.route_subs[key]
             self.remote.remove(subject, sub, queue)
+        if self.gw is not None and weight != before:
+            # route-learned interest counts toward the cluster-wide tally (processRemoteSub)
+            self.gw.change(subject, queue, weight - before)
 
     # ---------------------------------------------------------------- messages
     def _start(self) -> float:
@@ -288,6 +304,9 @@ class Server:
         subject = msg.subject
         expect = msg.expect = self.ledger.expect(subject)
         self._msg_expected[msg.id] = expect.total
+        if msg.gr is not None and self.gw is not None and msg.gr[0] != self.cluster:
+            self._send_mapped_reply(msg, t0)
+            return
         # local_plan and remote_view inlined when their caches hold
         plan = expect.plans.get(me)
         if plan is None or plan.gen != self.local.genid:
@@ -297,18 +316,20 @@ class Server:
             view = self.remote_view(subject)
         self._deliver_plan(plan, msg, t0, LOCAL)
         delivered = bool(plan.plain)
+        served: set[str] = set()
         if plan.queues or view.queues or expect.queues:
-            delivered = self._route_with_queues(msg, plan, view, t0) or delivered
+            delivered = self._route_with_queues(msg, plan, view, t0, served) or delivered
         else:
             if view.peers:
                 delivered = True
                 self._send_to_peers(view, (msg, None, me), t0)
             if view.expect is not expect:
                 peers = view.peers
+                mates = self.cluster_ids
                 view.missing = tuple(
                     s
                     for srv, (subs, _) in expect.by_server.items()
-                    if srv != me and srv not in peers
+                    if srv != me and srv not in peers and srv in mates
                     for s in subs
                 )
                 view.expect = expect
@@ -317,10 +338,108 @@ class Server:
                 add_drop, mid = self.trace.add_drop, msg.id
                 for s in view.missing:
                     add_drop(mid, s.id, None, me, t0, _NOT_YET)
+        if self.gw is not None:
+            delivered = self._to_gateways(msg, t0, served) or delivered
+        if expect.queues:
+            for q in expect.queues:
+                if q not in served:
+                    self.trace.add_drop(msg.id, -1, q, me, t0, _NOT_YET)
         if expect.total == 0:
             self.trace.add_drop(msg.id, -1, None, me, t0, DropReason.NO_INTEREST)
         if not delivered and msg.reply is not None:
             self._no_responders(msg, t0)
+
+    def _to_gateways(self, msg: Msg, t0: float, served: set[str]) -> bool:
+        """Send a client message to the other clusters; book what they are owed and miss.
+
+        Owed copies in a cluster the message is sent to are booked by that
+        cluster's gateway server; those in clusters it is not sent to (their
+        interest has not arrived) are dropped here.
+        """
+        gw = self.gw
+        if msg.reply is not None and gw.should_map_reply(msg.reply):
+            msg.gr = (self.cluster, self.idx)
+        sent = gw.send(msg, t0, served)
+        cluster_of = self.cluster_of
+        for srv, (subs, _) in msg.expect.by_server.items():
+            c = cluster_of[srv]
+            if c != self.cluster and c not in sent:
+                for s in subs:
+                    self.trace.add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+        return bool(sent)
+
+    def _send_mapped_reply(self, msg: Msg, t0: float) -> None:
+        """A reply to a ``_GR_``-mapped request goes straight back to the requester's cluster."""
+        home = msg.gr[0]
+        ok = self.gw.send_direct(msg, t0, home)
+        cluster_of = self.cluster_of
+        for srv, (subs, _) in msg.expect.by_server.items():
+            if cluster_of[srv] != home or not ok:
+                for s in subs:
+                    self.trace.add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+        if msg.expect.total == 0:
+            self.trace.add_drop(msg.id, -1, None, self.idx, t0, DropReason.NO_INTEREST)
+
+    def on_gateway_reply(self, ev: Call) -> None:
+        """A ``_GR_`` reply arrives from another cluster: deliver it, or route it to its server."""
+        msg: Msg = ev._value
+        t0 = self._start()
+        self.gateway_in += 1
+        target = msg.gr[1]
+        if target == self.idx:
+            self._deliver_plan(self.local_plan(msg.expect, msg.subject), msg, t0, msg.origin)
+        elif target in self.routes:
+            link, on_msg, _ = self.routes[target]
+            link.send(t0, on_msg, (msg, None, self.idx))
+        for srv, (subs, _) in msg.expect.by_server.items():
+            if (srv in self.cluster_ids and srv != target) or (
+                srv == target and target not in self.routes and target != self.idx
+            ):
+                for s in subs:
+                    self.trace.add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+
+    def on_gateway_msg(self, ev: Call) -> None:
+        """A message arrives over a gateway: route it inside this cluster only.
+
+        As ``processInboundGatewayMsg`` does: local clients get it, peers with
+        plain interest get it over their route (one hop), and each queue group
+        named by the sender gets one member over the whole cluster.  It is
+        never sent on to another gateway.  In optimistic mode a message this
+        cluster has no interest in is answered with RS-.
+        """
+        msg, queues, origin = ev._value
+        t0 = self._start()
+        self.gateway_in += 1
+        me = self.idx
+        expect: Expect = msg.expect
+        plan = self.local_plan(expect, msg.subject)
+        view = self.remote_view(msg.subject)
+        self._deliver_plan(plan, msg, t0, origin)
+        targets: dict[int, list[str] | None] = dict.fromkeys(view.peers)
+        for q in queues or ():
+            members = plan.queues.get(q, ()) + view.queues.get(q, ())
+            if not members:
+                if q in expect.queues:
+                    self.trace.add_drop(msg.id, -1, q, me, t0, DropReason.QUEUE_MEMBER_GONE)
+                continue
+            pick = self._pick(members)
+            if pick.peer < 0:
+                self._deliver_one(pick, msg, t0, origin, q in expect.queues)
+            else:
+                names = targets.get(pick.peer)
+                if names is None:
+                    targets[pick.peer] = [q]
+                else:
+                    names.append(q)
+        for peer, names in targets.items():
+            link, on_msg, _ = self.routes[peer]
+            link.send(t0, on_msg, (msg, names, me))
+        for srv, (subs, _) in expect.by_server.items():
+            if srv != me and srv in self.cluster_ids and srv not in targets:
+                for s in subs:
+                    self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
+        if not plan.plain and not view.peers and not plan.queues and not view.queues:
+            self.gw.no_interest(origin, msg.subject)
 
     def _send_to_peers(self, view: _RemoteView, arg: tuple, t0: float) -> None:
         """Send the route message ``arg`` to every peer of ``view`` (no queue group involved)."""
@@ -341,26 +460,28 @@ class Server:
             heappush(queue, (t, NORMAL, next(eid), c))
         self.clock.scheduled += len(sends)
 
-    def _route_with_queues(self, msg: Msg, plan: _LocalPlan, view: _RemoteView, t0: float) -> bool:
+    def _route_with_queues(
+        self, msg: Msg, plan: _LocalPlan, view: _RemoteView, t0: float, served: set[str]
+    ) -> bool:
         """Route a client message when a queue group is involved; return True if delivered.
 
-        Picks the queue members, sends one route message per target peer (with
-        its queue list) and books the owed subscriptions on servers it does
-        not reach.
+        Picks the queue members (adding their groups to ``served``), sends one
+        route message per target peer (with its queue list) and books the owed
+        subscriptions on servers of this cluster it does not reach.
         """
         me = self.idx
         expect: Expect = msg.expect
-        delivered = False
         targets: dict[int, list[str] | None] = dict.fromkeys(view.peers)
-        delivered = self._route_queues(msg, plan.queues, view.queues, targets, t0)
+        delivered = self._route_queues(msg, plan.queues, view.queues, targets, t0, served)
         if targets:
             delivered = True
             routes = self.routes
             for peer, queues in targets.items():
                 link, on_msg, _ = routes[peer]
                 link.send(t0, on_msg, (msg, queues, me))
+        mates = self.cluster_ids
         for srv, (subs, _) in expect.by_server.items():
-            if srv != me and srv not in targets:
+            if srv != me and srv not in targets and srv in mates:
                 for s in subs:
                     self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
         return delivered
@@ -388,10 +509,13 @@ class Server:
         remote: dict[str, tuple[Sub, ...]],
         targets: dict[int, list[str] | None],
         t0: float,
+        served: set[str],
     ) -> bool:
         """Pick one member per queue group over the cluster; return True if a local one got it.
 
-        Groups routed to a peer are added to ``targets`` (the RMSG queue list).
+        Groups routed to a peer are added to ``targets`` (the RMSG queue list);
+        every group picked is added to ``served``.  Owed groups nobody serves
+        are booked by the caller, after the gateways had their chance.
         """
         owed = msg.expect.queues
         delivered = False
@@ -406,9 +530,8 @@ class Server:
                     targets[pick.peer] = [q]
                 else:
                     names.append(q)
-        for q in owed:
-            if q not in local and q not in remote:
-                self.trace.add_drop(msg.id, -1, q, self.idx, t0, _NOT_YET)
+        served.update(local)
+        served.update(remote)
         return delivered
 
     def _pick(self, members: tuple[Sub, ...]) -> Sub:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from sim.errors import ScenarioError
+from sim.regions import REGIONS
 from sim.scenario.spec import Placement, PubSubWorkload, RequestReplyWorkload, Scenario
 from sim.subjects import (
     expand_subject_template,
@@ -681,6 +682,53 @@ def _check_workloads(scenario: Scenario, out: _Findings) -> None:
             out.warn(("workloads", i), message)
 
 
+def _check_regions(scenario: Scenario, out: _Findings) -> None:
+    topo = scenario.topology
+    matrix = topo.latency.regions
+    known = {**REGIONS, **{k: (v.lat, v.lon) for k, v in topo.regions.items()}}
+    used: dict[str, str] = {}
+    for cname, cluster in topo.clusters.items():
+        region = cluster.region
+        if region is None:
+            continue
+        used.setdefault(region, cname)
+        if matrix is None and region not in known:
+            message = (
+                f"unknown region {region!r}: declare it under topology.regions with lat/lon, "
+                f"give a latency.regions matrix, or use one of: {_listing(sorted(REGIONS))}"
+            )
+            out.error(("topology", "clusters", cname, "region"), message)
+    if matrix is None:
+        return
+    names = list(used)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if b not in matrix.get(a, {}) and a not in matrix.get(b, {}):
+                out.error(("topology", "latency", "regions"), f"no latency between {a!r} and {b!r}")
+
+
+def _check_faults(scenario: Scenario, servers: list[str], out: _Findings) -> None:
+    workloads = {w.name: w for w in scenario.workloads}
+    clusters = list(scenario.topology.clusters)
+    for i, f in enumerate(scenario.faults):
+        loc: Path = ("faults", i, f.action)
+        target = f.target
+        w = workloads.get(target.workload)
+        if w is None:
+            known = _listing(list(workloads))
+            out.error((*loc, "workload"), f"unknown workload {target.workload!r} ({known})")
+        elif not isinstance(w, RequestReplyWorkload):
+            out.error((*loc, "workload"), f"workload {w.name!r} has no responders ({w.kind})")
+        if target.cluster is not None and target.cluster not in clusters:
+            message = f"unknown cluster {target.cluster!r} (clusters: {_listing(clusters)})"
+            out.error((*loc, "cluster"), message)
+        for k, name in enumerate(target.servers or []):
+            if name not in servers:
+                out.error((*loc, "servers", k), f"unknown server {name!r}")
+        if f.at >= scenario.duration:
+            out.warn(("faults", i, "at"), f"fault at {f.at:g}s is after the end of the run")
+
+
 def check_references(scenario: Scenario, source: SourceInfo | None = None) -> list[str]:
     """Check what the schema cannot: names that refer to each other, and subjects.
 
@@ -719,6 +767,8 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
         _check_queue(out, loc, p)
         _check_timing(scenario, out, loc, p)
     _check_subjects(scenario, out)
+    _check_regions(scenario, out)
+    _check_faults(scenario, servers, out)
     if out.errors:
         raise _by_line(out.errors)[0]
     return [str(w) for w in _by_line(out.warnings)]

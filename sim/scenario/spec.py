@@ -13,19 +13,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from sim.units import parse_duration, parse_rate, parse_size
+from sim.units import parse_duration, parse_rate, parse_size, parse_speed
 
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "ClusterSpec",
     "DistSpec",
+    "FaultSpec",
+    "GatewaySpec",
     "LatencySpec",
     "LinkSpec",
     "Placement",
     "PubSubWorkload",
     "Publishers",
+    "RegionSpec",
     "RequestReplyWorkload",
     "Requesters",
+    "ResponderTarget",
     "Responders",
     "Scenario",
     "Subscribers",
@@ -39,6 +43,7 @@ DEFAULT_REQUEST_TIMEOUT = 0.5
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Rate = Annotated[float, BeforeValidator(parse_rate)]
+Speed = Annotated[float, BeforeValidator(parse_speed)]
 
 
 class Frozen(BaseModel):
@@ -147,21 +152,65 @@ class ClusterSpec(Frozen):
         return list(self.servers)
 
 
-class LatencyModel(Frozen):
-    """Default latencies: route links inside a cluster, and client ↔ server connections.
+class RegionSpec(Frozen):
+    """A region's location, from which inter-region latency is derived."""
 
-    All are one-way delays, drawn independently per message on each connection.
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class LatencyModel(Frozen):
+    """Latencies: routes inside a cluster, client connections, and between regions.
+
+    Every figure is a ONE-WAY delay drawn per message on each connection,
+    except a ``regions`` matrix given with ``matrix: rtt``, whose entries are
+    round trips (halved to get the one-way base).
+
+    Between two clusters, the one-way gateway latency is a base plus a
+    ``jitter`` draw.  The base comes from the ``regions`` matrix when one is
+    given, else from the regions' coordinates: great-circle distance at the
+    ``fibre`` speed (light in fibre, ~200 km/ms) plus ``overhead``
+    (switching, last mile, non-straight paths).  Two clusters in one region
+    are ``overhead`` apart.
     """
 
     intra_cluster: DistSpec = DistSpec(dist="constant", value="300us")
     client: DistSpec = DistSpec(dist="constant", value="100us")
+    fibre: Speed = 200_000.0
+    overhead: Duration = 1e-3
+    jitter: DistSpec | None = None
+    regions: dict[str, dict[str, Duration]] | None = None
+    matrix: Literal["one_way", "rtt"] = "one_way"
+
+
+class GatewaySpec(Frozen):
+    """How the clusters of a supercluster are joined (nats-server server/gateway.go).
+
+    ``mode: interest_only`` is what every nats-server since 2.9.0 does for
+    every account; ``optimistic`` models older servers: send everything, learn
+    "no interest" (RS-) replies, and switch an account to interest-only after
+    ``interest_only_threshold`` of them.
+    """
+
+    mode: Literal["interest_only", "optimistic"] = "interest_only"
+    #: defaultGatewayMaxRUnsubBeforeSwitch (server/gateway.go)
+    interest_only_threshold: int = Field(default=1000, ge=1)
+    #: defaultGatewayRecentSubExpiration (server/gateway.go): replies to
+    #: subscriptions younger than this are rewritten with the _GR_. prefix
+    reply_mapping_window: Duration = 2.0
+    #: min(ping_interval 2 min, gwMaxPingInterval 15 s) (server/gateway.go)
+    ping_interval: Duration = 15.0
+    #: firstPingInterval (server/server.go), +0-20 % jitter (setFirstPingTimer)
+    first_ping: Duration = 1.0
 
 
 class Topology(Frozen):
     """Servers grouped into clusters, with latency defaults and per-link overrides."""
 
     clusters: dict[str, ClusterSpec] = Field(min_length=1)
+    regions: dict[str, RegionSpec] = Field(default_factory=dict)
     latency: LatencyModel = LatencyModel()
+    gateways: GatewaySpec = GatewaySpec()
     #: Server time to process one message (parse, match, enqueue); the server is a
     #: single FIFO queue, so bursts wait.  2 µs is the order of a nats-server core
     #: on a small message; set it from your own /varz figures.
@@ -285,6 +334,42 @@ class RequestReplyWorkload(Frozen):
 Workload = Annotated[PubSubWorkload | RequestReplyWorkload, Field(discriminator="kind")]
 
 
+class ResponderTarget(Frozen):
+    """Which responders a fault acts on: a workload's, optionally only in one cluster or servers."""
+
+    workload: str
+    cluster: str | None = None
+    servers: list[str] | None = None
+
+
+class FaultSpec(Frozen):
+    """One scheduled fault: an action at ``at``, undone after ``for`` if given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    at: Duration
+    duration: Duration | None = Field(default=None, alias="for")
+    stop_responders: ResponderTarget | None = None
+    start_responders: ResponderTarget | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> FaultSpec:
+        actions = [k for k in ("stop_responders", "start_responders") if getattr(self, k)]
+        if len(actions) != 1:
+            raise ValueError("give exactly one action: stop_responders or start_responders")
+        return self
+
+    @property
+    def action(self) -> str:
+        """The name of the fault's action."""
+        return "stop_responders" if self.stop_responders else "start_responders"
+
+    @property
+    def target(self) -> ResponderTarget:
+        """What the action applies to."""
+        return self.stop_responders or self.start_responders  # type: ignore[return-value]
+
+
 class Scenario(Frozen):
     """A whole scenario: topology, workloads and run settings."""
 
@@ -297,3 +382,4 @@ class Scenario(Frozen):
     drain: Duration = 2.0
     topology: Topology
     workloads: list[Workload] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)

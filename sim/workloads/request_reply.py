@@ -17,7 +17,7 @@ import math
 
 from sim.model.client import Client
 from sim.model.clock import Call
-from sim.model.message import Msg
+from sim.model.message import Msg, Sub
 from sim.model.network import Network
 from sim.scenario.spec import Requesters, RequestReplyWorkload, Responders
 from sim.subjects import expand_subject_template
@@ -99,14 +99,37 @@ class Requester:
 
 
 class Responder:
-    """One responding client: serves requests one at a time."""
+    """One responding client: serves requests one at a time.
 
-    def __init__(self, net: Network, client: Client, spec: Responders):
+    ``start``/``stop`` subscribe and unsubscribe it (the service instance
+    coming up or shutting down); faults call them too.
+    """
+
+    def __init__(self, net: Network, client: Client, spec: Responders, subject: str):
         self.net = net
         self.client = client
+        self.subject = subject
+        self.queue = spec.queue
         self.size = spec.size
         self.service = net.sampler(spec.service_time, f"service:{client.name}")
         self.busy = 0.0
+        self.sub: Sub | None = None
+
+    @property
+    def cluster(self) -> str:
+        """The cluster of the server the responder is connected to."""
+        return self.client.server.cluster
+
+    def start(self, ev: Call | None = None) -> None:
+        """Subscribe (no-op if already subscribed)."""
+        if self.sub is None:
+            self.sub = self.client.subscribe(self.subject, self.queue, handler=self.on_request)
+
+    def stop(self, ev: Call | None = None) -> None:
+        """Unsubscribe; requests already received are still answered."""
+        if self.sub is not None:
+            self.client.unsubscribe(self.sub)
+            self.sub = None
 
     def on_request(self, ev: Call) -> None:
         """A request arrives: reply after the service time, behind earlier requests."""
@@ -118,7 +141,11 @@ class Responder:
     def _reply(self, ev: Call) -> None:
         req: Msg = ev._value
         if req.reply is not None:
-            self.client.publish(req.reply, self.size, MsgKind.REPLY, request=req.id)
+            reply = self.client.publish(req.reply, self.size, MsgKind.REPLY, request=req.id)
+            if req.gr is not None and req.gr[0] != self.cluster:
+                # the request crossed a gateway with a _GR_. reply: this server maps
+                # the reply back and sends it straight home (digest §5)
+                reply.gr = req.gr
 
 
 def build_request_reply(net: Network, spec: RequestReplyWorkload, wid: int, end: float) -> None:
@@ -130,15 +157,11 @@ def build_request_reply(net: Network, spec: RequestReplyWorkload, wid: int, end:
             client = net.add_client(
                 f"{spec.name}.{suffix}", spec.name, wid, "responder", server, group.latency
             )
-            responder = Responder(net, client, group)
-            subject = client_subjects(template, k)
-
-            def start(ev: Call, client=client, subject=subject, responder=responder, group=group):
-                sub = client.subscribe(subject, group.queue, handler=responder.on_request)
-                if group.stop is not None and group.stop < end:
-                    net.clock.at(group.stop, lambda _ev: client.unsubscribe(sub))
-
-            net.clock.at(group.start, start)
+            responder = Responder(net, client, group, client_subjects(template, k))
+            net.responders.setdefault(spec.name, []).append(responder)
+            net.clock.at(group.start, responder.start)
+            if group.stop is not None and group.stop < end:
+                net.clock.at(group.stop, responder.stop)
     req = spec.requesters
     subjects = expand_subject_template(req.subject or spec.subject)
     stop = end if req.stop is None else min(req.stop, end)
