@@ -188,6 +188,11 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
             "replies": col(trace.req_replies, i64),
         }
     )
+    cluster_of = col([s[1] for s in trace.servers], object)
+    c_cluster = cluster_of[col([c[3] for c in trace.clients], i64)]
+    requests["cluster"] = c_cluster[m_client[r_msg]]
+    # the cluster whose responder sent the first reply: who served the request
+    requests["served_cluster"] = names(c_cluster, col(trace.req_responder, i64))
     requests = requests.sort_values("msg_id", kind="stable").reset_index(drop=True)
     return {
         "messages": messages,
@@ -250,6 +255,12 @@ class Result:
             else:
                 self.frames[name].to_csv(path, index=False)
             files[name] = path.name
+        if self.topology is not None:
+            import networkx as nx
+
+            graph = nx.node_link_data(self.topology, edges="edges")
+            (out / "topology.json").write_text(json.dumps(graph, indent=1, default=str) + "\n")
+            files["topology"] = "topology.json"
         meta = {**self.meta, "files": files}
         (out / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
         return out
@@ -262,10 +273,20 @@ class Result:
         folder = Path(folder)
         meta = json.loads((folder / "run.json").read_text())
         frames = {}
+        topology = None
         for name, file in meta.get("files", {}).items():
             path = folder / file
-            frames[name] = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        return cls(frames, meta)
+            if name == "topology":
+                import networkx as nx
+
+                topology = nx.node_link_graph(json.loads(path.read_text()), edges="edges")
+            else:
+                frames[name] = (
+                    pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+                )
+        result = cls(frames, meta)
+        result.topology = topology
+        return result
 
 
 def _has_pyarrow() -> bool:

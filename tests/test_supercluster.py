@@ -321,3 +321,69 @@ def test_geo_failover_scenario():
     assert rq.msg_id.is_unique  # each request served (or not) once
     assert (rq.replies <= 1).all()
     assert not math.isnan(s["failback_time"])
+
+
+def test_gateway_loss_stops_traffic_until_interest_is_resent():
+    """A lost outbound gateway sends nothing until reconnected and the remote re-sent interest."""
+    from sim.workloads import WORKLOADS
+
+    sc = load_scenario(
+        supercluster(
+            [
+                pubsub(
+                    "a",
+                    "b",
+                    subs=1,
+                    pub={"start": "0.2s", "rate": "1k/s"},
+                    sub={"servers": ["b-1"]},
+                )
+            ],
+            clusters={"a": {"region": "r1", "servers": 1}, "b": {"region": "r2", "servers": 1}},
+            duration="3s",
+        )
+    )
+    net = Network(sc, seed=1)
+    net.trace.add_workload("w", "pubsub")
+    WORKLOADS["pubsub"](net, sc.workloads[0], 0, 3.0)
+    a1 = net.servers["a-1"]
+    net.clock.at(1.0, lambda ev: a1.gw.disconnect("b"))
+    net.env.run(until=3.5)
+    from sim.results import frames_from_trace
+
+    f = frames_from_trace(net.trace)
+    m = f["messages"].set_index("msg_id")
+    lost = f["drops"][f["drops"].reason == "interest_not_yet_propagated"]
+    t_lost = m.loc[lost.msg_id, "time"]
+    # down at 1 s, redialled after 1-1.1 s, interest back one gateway hop (20 ms) later
+    assert t_lost.min() >= 1.0 - 1e-3
+    assert 2.02 < t_lost.max() < 2.13
+    ev = f["events"]
+    assert list(ev[ev.kind.isin(["gateway_down", "gateway_up"])].kind) == [
+        "gateway_down",
+        "gateway_up",
+    ]
+    delivered = m.loc[f["deliveries"].msg_id, "time"]
+    assert (delivered > t_lost.max()).sum() > 800
+
+
+def test_supercluster_runs_are_deterministic():
+    """Same seed, same supercluster scenario: identical tables, RTT events included."""
+    from tests.test_determinism import digest
+
+    a = sim.run(ROOT / "scenarios" / "service-patterns.yaml")
+    b = sim.run(ROOT / "scenarios" / "service-patterns.yaml")
+    assert digest(a) == digest(b)
+    assert a.events.equals(b.events)
+
+
+def test_four_service_patterns():
+    """The bundled patterns: all answer (first wins), one group, two groups, supercluster."""
+    r = sim.run(ROOT / "scenarios" / "service-patterns.yaml")
+    rq = r.requests
+    assert (rq.outcome == "ok").all()
+    replies = r.messages[r.messages.kind == "reply"].groupby(["workload", "request_id"]).size()
+    assert (replies["all-answer"] == 3).all()
+    assert (replies["queue-group"] == 1).all()
+    assert (replies["several-groups"] == 2).all()
+    d = rq[rq.workload == "supercluster"]
+    assert (d.cluster == d.served_cluster).all()  # each cluster serves its own requesters

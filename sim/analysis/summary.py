@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.analysis.failover import failover_summary
 from sim.analysis.metrics import delivery_table, latency_quantiles, loss_by_reason, request_outcomes
 
 if TYPE_CHECKING:
@@ -83,4 +84,29 @@ def format_summary(result: Result) -> str:
                     else ""
                 )
             )
+    lines.extend(_failover_lines(result))
     return "\n".join(lines)
+
+
+def _failover_lines(result: Result) -> list[str]:
+    """Failover figures for every workload whose responders a fault stopped."""
+    if "events" not in result.frames or result.events.empty:
+        return []
+    out: list[str] = []
+    stops = result.events[result.events.kind == "stop_responders"]
+    for workload in dict.fromkeys(d.split(" ")[0] for d in stops.detail):
+        s = failover_summary(result, workload)
+        share = s["share"].map(lambda v: f"{v:.0%}")
+        out.append(
+            f"\nfailover of {workload} (responders stopped in {s['faulted']} "
+            f"at {s['fault_at']:g}s, back at {s['restored_at']:g}s)"
+        )
+        out.append(
+            f"  failover time {s['failover_time'] * 1000:.1f} ms, failback time "
+            f"{s['failback_time'] * 1000:.1f} ms, failed requests in the switch "
+            f"{s['lost_in_switch']}, timeouts during the fault {s['timeouts_during']}"
+        )
+        out.append("  share served per cluster (before / during / after):")
+        for cluster, row in share.iterrows():
+            out.append(f"    {cluster:<12} {row['before']:>5} {row['during']:>5} {row['after']:>5}")
+    return out
