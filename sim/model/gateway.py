@@ -121,6 +121,8 @@ class Gateways:
         #: subscriptions made in the cluster within the reply-mapping window
         self.recent = SubjectTrie()
         self._recent_ids = 0
+        #: cluster name → its servers, for choosing where to (re)dial; set by the network
+        self.members: dict[str, list[Server]] = {}
 
     # ------------------------------------------------------------- connections
     def connect(self, cluster: str, peer: Server) -> None:
@@ -309,7 +311,7 @@ class Gateways:
         cluster until a new connection is up and the remote has re-sent its
         interest (``removeRemoteGatewayConnection``).  The retry comes after
         1 s + rand(0-100 ms) (``reconnectGateway``), to ``reconnect_to`` or a
-        random server of that cluster.
+        random other server of that cluster (nats-server shuffles the URLs).
         """
         ob = self.outbound.pop(cluster, None)
         if ob is None:
@@ -319,8 +321,10 @@ class Gateways:
         self.trace.add_event(self.clock.now, self.server.idx, "gateway_down", cluster, 0.0)
         delay = 1.0 + 0.1 * self.rng.random()
 
+        others = [m for m in self.members.get(cluster, []) if m is not ob.peer] or [ob.peer]
+        peer = reconnect_to if reconnect_to is not None else others[self.rng.randrange(len(others))]
+
         def again(ev: Call) -> None:
-            peer = reconnect_to if reconnect_to is not None else ob.peer
             self.connect(cluster, peer)
             self.trace.add_event(self.clock.now, self.server.idx, "gateway_up", cluster, 0.0)
 

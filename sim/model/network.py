@@ -120,6 +120,7 @@ class Network:
         for s in self.servers.values():
             rng = self.streams.stream(f"gateway:{s.name}")
             s.gw = Gateways(s, spec, self.clock, self.trace, rng, self._gateway_link)
+            s.gw.members = by_cluster
         for s in self.servers.values():
             rng = self.streams.stream(f"gateway-pick:{s.name}")
             for cname, members in by_cluster.items():
