@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["DIST_PARAMS", "NORMAL_RETRIES", "Dist", "RandomStreams", "as_dist", "make_sampler"]
+__all__ = [
+    "DIST_PARAMS",
+    "NORMAL_RETRIES",
+    "Affine",
+    "Dist",
+    "RandomStreams",
+    "affine_sampler",
+    "as_dist",
+    "make_sampler",
+]
 
 #: Parameters of each distribution kind: (required, optional).  ``lognormal``
 #: needs exactly one of ``median`` and ``mean`` besides ``sigma``.
@@ -335,6 +345,32 @@ def _constant(dist: Dist, rng: random.Random) -> Callable[[], float]:
         return value
 
     return sample
+
+
+class Affine(NamedTuple):
+    """A sampler in the form ``low + span * draw(stream)``, for hot loops to inline.
+
+    For a uniform distribution ``draw`` is the unbound ``random.Random.random``
+    and ``stream`` the stream itself, so an inlined draw skips a Python call
+    and gives exactly what :func:`make_sampler` gives.  For every other
+    distribution ``draw`` is :func:`operator.call` and ``stream`` the sampler,
+    with ``low = 0.0`` and ``span = 1.0`` (``0.0 + 1.0 * x == x`` for the
+    non-negative draws).
+    """
+
+    low: float
+    span: float
+    draw: Callable[[Any], float]
+    stream: Any
+
+
+def affine_sampler(spec: object, rng: random.Random) -> Affine:
+    """Return ``spec``'s sampler on ``rng`` as an :class:`Affine` (same draws as make_sampler)."""
+    dist = as_dist(spec)
+    if dist.kind == "uniform" and type(rng).random is random.Random.random:
+        low = dist._p("low")
+        return Affine(low, dist._p("high") - low, random.Random.random, rng)
+    return Affine(0.0, 1.0, operator.call, make_sampler(dist, rng))
 
 
 def _uniform(dist: Dist, rng: random.Random) -> Callable[[], float]:

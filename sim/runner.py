@@ -124,8 +124,7 @@ def _close_books(trace: Trace, end: float) -> None:
 
     n = len(trace.msg_time)
     owed = np.array(trace.msg_expected, dtype=np.int64)
-    dlv = trace.deliveries()
-    done = np.bincount(np.array(dlv[0], dtype=np.int64)[np.array(dlv[4], dtype=bool)], minlength=n)
+    done = trace.owed_deliveries(n)
     reasons = np.array(trace.drop_reason, dtype=np.int64)
     booked = np.array(trace.drop_msg, dtype=np.int64)[reasons != DropReason.NO_INTEREST]
     done = done + np.bincount(booked, minlength=n)

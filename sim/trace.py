@@ -298,6 +298,17 @@ class Trace:
         self._dlv_chunks.append((msg, bt_sub[rows], t, via, bt_exp[rows]))
         self._dlv_flushed += n
 
+    def owed_deliveries(self, n: int) -> np.ndarray:
+        """Return, for each message id below ``n``, how many of its deliveries were owed.
+
+        Counted chunk by chunk: the books need no joined columns (see deliveries).
+        """
+        import numpy as np
+
+        self.flush()
+        owed = [msg[expected != 0] for msg, _, _, _, expected in self._dlv_chunks]
+        return np.bincount(np.concatenate(owed) if owed else np.zeros(0, np.int64), minlength=n)
+
     def deliveries(self) -> tuple[np.ndarray, ...]:
         """Return the delivery columns (msg, sub, time, via, expected) as numpy arrays, flushed.
 

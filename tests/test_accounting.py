@@ -68,3 +68,33 @@ def test_books_balance_through_interest_churn():
     r = sim.run(sc)
     assert {"interest_not_yet_propagated", "unsubscribed"} <= set(r.drops.reason)
     check_books(r)
+
+
+def test_queue_fallback_hop_keeps_books():
+    """The rsub fallback re-sends a queue message to another server; its plain copies are extra.
+
+    Queue members leave mid-traffic while plain subscribers stay: messages
+    routed on stale queue interest take one more hop, and the server there
+    hands them to its plain subscribers again (an ordinary RMSG to
+    nats-server).  Those copies are duplicates, not owed deliveries.
+    """
+    sc = scenario([{"name": "w", "kind": "pubsub", "subject": "a.{0..19}",
+                    "publishers": {"count": 5, "rate": "2k/s"},
+                    "subscribers": [
+                        {"count": 200, "placement": "random", "start": "0.5ms", "stop": "2s"},
+                        {"count": 50, "placement": "random", "queue": "q1", "start": "1ms",
+                         "stop": "1.5s"}]}],
+                  servers=9, duration="3s", seed=5, route="300us", client="100us")
+    r = sim.run(sc)
+    check_books_allowing_duplicates(r)
+    assert (r.deliveries.hops == 2).any()  # the fallback hop happened
+
+
+def check_books_allowing_duplicates(r: sim.Result) -> None:
+    owed = r.messages.set_index("msg_id").expected
+    got = r.deliveries[r.deliveries.expected].groupby("msg_id").size()
+    lost = r.drops[r.drops.reason != "no_interest"].groupby("msg_id").size()
+    booked = got.reindex(owed.index, fill_value=0) + lost.reindex(owed.index, fill_value=0)
+    assert (booked == owed).all()
+    owed_copies = r.deliveries[r.deliveries.expected]
+    assert not owed_copies.duplicated(["msg_id", "sub_id"]).any()

@@ -24,7 +24,7 @@ from sim.model.intent import InterestLedger
 from sim.model.link import Link
 from sim.model.server import Server
 from sim.model.topology import describe_dist, region_base_latency, topology_graph
-from sim.rng import Dist, RandomStreams, make_sampler
+from sim.rng import Dist, RandomStreams, affine_sampler, make_sampler
 from sim.scenario.spec import DistSpec, Placement, Scenario
 from sim.trace import Trace
 
@@ -67,6 +67,11 @@ class Network:
         """Return a draw function for ``spec`` on the named random stream."""
         return make_sampler(Dist.of(spec.dist, **spec.params()), self.streams.stream(stream))
 
+    def link(self, name: str, spec: DistSpec) -> Link:
+        """A link whose latency follows ``spec``, drawn from the stream named ``name``."""
+        dist = Dist.of(spec.dist, **spec.params())
+        return Link(name, self.clock, affine_sampler(dist, self.streams.stream(name)))
+
     def _build_servers(self) -> None:
         topo = self.scenario.topology
         for cname, cluster in topo.clusters.items():
@@ -91,7 +96,7 @@ class Network:
                     continue
                 spec = overrides.get(frozenset((a.name, b.name)), default)
                 name = f"route:{a.name}->{b.name}"
-                a.add_route(b, Link(name, self.clock, self.sampler(spec, name)))
+                a.add_route(b, self.link(name, spec))
 
     def _gateway_link(self, src: Server, dst: Server) -> Link:
         """One direction of a gateway connection: region base latency plus jitter."""
@@ -203,8 +208,8 @@ class Network:
             raise ScenarioError("<scenario>", "workloads", f"duplicate client name '{name}'")
         srv = self.servers[server]
         spec = latency or self.scenario.topology.latency.client
-        up = Link(f"client:{name}:up", self.clock, self.sampler(spec, f"client:{name}:up"))
-        down = Link(f"client:{name}:down", self.clock, self.sampler(spec, f"client:{name}:down"))
+        up = self.link(f"client:{name}:up", spec)
+        down = self.link(f"client:{name}:down", spec)
         cid = self.trace.add_client(name, workload, role, srv.idx)
         client = Client(cid, name, srv, up, down, self.clock, self.trace, self.ledger, workload_id)
         self.clients[name] = client

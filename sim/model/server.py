@@ -584,7 +584,8 @@ class Server:
         """Give a routed queue message to a random local member, else fall back one hop.
 
         The fallback (nats-server's ``rsub``) covers interest that went stale
-        while the message was on the route; it is taken once, never bounced on.
+        while the message was on the route; it is taken once, never bounced on
+        (see :meth:`on_route_fallback`).
         """
         if members:
             pick = members[self.rng.randrange(len(members))] if len(members) > 1 else members[0]
@@ -594,10 +595,27 @@ class Server:
             for m in self.remote_view(msg.subject).queues.get(q, ()):
                 if m.peer != via:
                     link, on_msg, _ = self.routes[m.peer]
-                    link.send(t0, on_msg, (msg, [q], self.idx))
+                    link.send(t0, on_msg.__self__.on_route_fallback, (msg, [q], self.idx))
                     return
         if q in msg.expect.queues:
             self.trace.add_drop(msg.id, -1, q, self.idx, t0, DropReason.QUEUE_MEMBER_GONE)
+
+    def on_route_fallback(self, ev: Call) -> None:
+        """A queue message re-sent by a peer whose chosen member had left (the ``rsub`` hop).
+
+        It is an ordinary RMSG to nats-server, so ``processMsgResults`` hands it
+        to this server's plain subscribers as well — which already had their
+        copy if the publishing server saw their interest.  Those deliveries
+        are recorded as not owed (``expected`` False): duplicates that
+        :func:`sim.analysis.duplicates` counts, not part of the books.
+        """
+        msg, queues, via = ev._value
+        t0 = self._start()
+        plan = self.local_plan(msg.expect, msg.subject)
+        for s in plan.plain:
+            self._deliver_one(s, msg, t0, via, False)
+        for q in queues:
+            self._queue_from_route(msg, q, plan.queues.get(q, ()), via, t0)
 
     def _drop_missing(self, msg: Msg, owed: tuple[Sub, ...], t0: float) -> None:
         """Book a drop for each owed local subscription this server does not hold."""
