@@ -360,12 +360,10 @@ class Server:
         if msg.reply is not None and gw.should_map_reply(msg.reply):
             msg.gr = (self.cluster, self.idx)
         sent = gw.send(msg, t0, served)
-        cluster_of = self.cluster_of
-        for srv, (subs, _) in msg.expect.by_server.items():
-            c = cluster_of[srv]
-            if c != self.cluster and c not in sent:
-                for s in subs:
-                    self.trace.add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+        cluster_of, mine = self.cluster_of, self.cluster
+        self._drop_unreached(
+            msg, t0, lambda srv: cluster_of[srv] not in sent and cluster_of[srv] != mine
+        )
         return bool(sent)
 
     def _send_mapped_reply(self, msg: Msg, t0: float) -> None:
@@ -373,10 +371,7 @@ class Server:
         home = msg.gr[0]
         ok = self.gw.send_direct(msg, t0, home)
         cluster_of = self.cluster_of
-        for srv, (subs, _) in msg.expect.by_server.items():
-            if cluster_of[srv] != home or not ok:
-                for s in subs:
-                    self.trace.add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+        self._drop_unreached(msg, t0, lambda srv: not ok or cluster_of[srv] != home)
         if msg.expect.total == 0:
             self.trace.add_drop(msg.id, -1, None, self.idx, t0, DropReason.NO_INTEREST)
 
@@ -391,12 +386,9 @@ class Server:
         elif target in self.routes:
             link, on_msg, _ = self.routes[target]
             link.send(t0, on_msg, (msg, None, self.idx))
-        for srv, (subs, _) in msg.expect.by_server.items():
-            if (srv in self.cluster_ids and srv != target) or (
-                srv == target and target not in self.routes and target != self.idx
-            ):
-                for s in subs:
-                    self.trace.add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+        reached = target if target == self.idx or target in self.routes else None
+        mates = self.cluster_ids
+        self._drop_unreached(msg, t0, lambda srv: srv in mates and srv != reached)
 
     def on_gateway_msg(self, ev: Call) -> None:
         """A message arrives over a gateway: route it inside this cluster only.
@@ -434,10 +426,8 @@ class Server:
         for peer, names in targets.items():
             link, on_msg, _ = self.routes[peer]
             link.send(t0, on_msg, (msg, names, me))
-        for srv, (subs, _) in expect.by_server.items():
-            if srv != me and srv in self.cluster_ids and srv not in targets:
-                for s in subs:
-                    self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
+        mates = self.cluster_ids
+        self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         if not plan.plain and not view.peers and not plan.queues and not view.queues:
             self.gw.no_interest(origin, msg.subject)
 
@@ -470,7 +460,6 @@ class Server:
         subscriptions on servers of this cluster it does not reach.
         """
         me = self.idx
-        expect: Expect = msg.expect
         targets: dict[int, list[str] | None] = dict.fromkeys(view.peers)
         delivered = self._route_queues(msg, plan.queues, view.queues, targets, t0, served)
         if targets:
@@ -480,11 +469,20 @@ class Server:
                 link, on_msg, _ = routes[peer]
                 link.send(t0, on_msg, (msg, queues, me))
         mates = self.cluster_ids
-        for srv, (subs, _) in expect.by_server.items():
-            if srv != me and srv not in targets and srv in mates:
-                for s in subs:
-                    self.trace.add_drop(msg.id, s.id, None, me, t0, _NOT_YET)
+        self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         return delivered
+
+    def _drop_unreached(self, msg: Msg, t0: float, unreached: Callable[[int], bool]) -> None:
+        """Book every owed subscription on a server ``unreached(server id)`` says this hop misses.
+
+        Their interest had not reached the server that routed the message
+        (or the cluster it sends to), so the message does not go there.
+        """
+        add_drop = self.trace.add_drop
+        for srv, (subs, _) in msg.expect.by_server.items():
+            if unreached(srv):
+                for s in subs:
+                    add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
 
     def _deliver_all(self, plan: _LocalPlan, msg: Msg, t0: float, via: int) -> None:
         """Deliver ``msg`` to the plain subscriptions of ``plan`` one by one (some have handlers).
