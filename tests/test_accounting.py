@@ -78,13 +78,31 @@ def test_queue_fallback_hop_keeps_books():
     hands them to its plain subscribers again (an ordinary RMSG to
     nats-server).  Those copies are duplicates, not owed deliveries.
     """
-    sc = scenario([{"name": "w", "kind": "pubsub", "subject": "a.{0..19}",
-                    "publishers": {"count": 5, "rate": "2k/s"},
-                    "subscribers": [
-                        {"count": 200, "placement": "random", "start": "0.5ms", "stop": "2s"},
-                        {"count": 50, "placement": "random", "queue": "q1", "start": "1ms",
-                         "stop": "1.5s"}]}],
-                  servers=9, duration="3s", seed=5, route="300us", client="100us")
+    sc = scenario(
+        [
+            {
+                "name": "w",
+                "kind": "pubsub",
+                "subject": "a.{0..19}",
+                "publishers": {"count": 5, "rate": "2k/s"},
+                "subscribers": [
+                    {"count": 200, "placement": "random", "start": "0.5ms", "stop": "2s"},
+                    {
+                        "count": 50,
+                        "placement": "random",
+                        "queue": "q1",
+                        "start": "1ms",
+                        "stop": "1.5s",
+                    },
+                ],
+            }
+        ],
+        servers=9,
+        duration="3s",
+        seed=5,
+        route="300us",
+        client="100us",
+    )
     r = sim.run(sc)
     check_books_allowing_duplicates(r)
     assert (r.deliveries.hops == 2).any()  # the fallback hop happened

@@ -1,0 +1,250 @@
+"""Reference checks: what the schema cannot see.
+
+Names that refer to each other (servers, clusters, workloads, regions),
+subjects valid for how they are used, timing that makes sense.  Errors and
+warnings carry the file, field path and line of the scenario they come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sim.errors import ScenarioError
+from sim.regions import REGIONS
+from sim.scenario.source import MAX_LISTED, Path, SourceInfo
+from sim.scenario.spec import Placement, PubSubWorkload, RequestReplyWorkload, Scenario
+from sim.subjects import (
+    expand_subject_template,
+    validate_publish_subject,
+    validate_subscribe_subject,
+)
+
+__all__ = ["check_references"]
+
+# ---------------------------------------------------------- reference checks
+
+
+@dataclass
+class _Findings:
+    """Errors and warnings found by the reference checks, with where they are."""
+
+    source: SourceInfo
+    errors: list[ScenarioError] = field(default_factory=list)
+    warnings: list[ScenarioError] = field(default_factory=list)
+
+    def error(self, loc: Path, message: str) -> None:
+        self.errors.append(self.source.error(self.source.clean(loc), message))
+
+    def warn(self, loc: Path, message: str) -> None:
+        self.warnings.append(self.source.error(self.source.clean(loc), message))
+
+
+def _by_line(errors: list[ScenarioError]) -> list[ScenarioError]:
+    return sorted(errors, key=lambda e: e.line if e.line is not None else 1 << 30)
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (", ..." if len(names) > MAX_LISTED else "")
+
+
+def _check_servers_unique(scenario: Scenario, out: _Findings) -> None:
+    owner: dict[str, str] = {}
+    for cname, cluster in scenario.topology.clusters.items():
+        for k, sname in enumerate(cluster.server_names(cname)):
+            if sname in owner:
+                loc: Path = ("topology", "clusters", cname, "servers")
+                loc = (*loc, k) if isinstance(cluster.servers, list) else loc
+                out.error(loc, f"server {sname!r} is also in cluster {owner[sname]!r}")
+            else:
+                owner[sname] = cname
+
+
+def _check_links(scenario: Scenario, servers: list[str], out: _Findings) -> None:
+    for i, link in enumerate(scenario.topology.links):
+        for k, name in enumerate(link.between):
+            if name not in servers:
+                loc = ("topology", "links", i, "between", k)
+                out.error(loc, f"unknown server {name!r} (servers: {_listing(servers)})")
+        if link.between[0] == link.between[1]:
+            out.error(("topology", "links", i, "between"), "a link joins two different servers")
+
+
+def _placements(scenario: Scenario) -> Iterator[tuple[Path, str, Placement]]:
+    """Yield ``(location, role, placement)`` for every client group of every workload."""
+    for i, w in enumerate(scenario.workloads):
+        if isinstance(w, PubSubWorkload):
+            yield ("workloads", i, "publishers"), "publish", w.publishers
+            for j, s in enumerate(w.subscribers):
+                yield ("workloads", i, "subscribers", j), "subscribe", s
+        else:
+            yield ("workloads", i, "requesters"), "publish", w.requesters
+            for j, r in enumerate(w.responders):
+                yield ("workloads", i, "responders", j), "subscribe", r
+
+
+def _check_placement_targets(
+    scenario: Scenario, servers: list[str], out: _Findings, loc: Path, p: Placement
+) -> None:
+    for k, name in enumerate(p.servers or []):
+        if name not in servers:
+            message = f"unknown server {name!r} (servers: {_listing(servers)})"
+            out.error((*loc, "servers", k), message)
+    clusters = list(scenario.topology.clusters)
+    if p.cluster is not None and p.cluster not in clusters:
+        message = f"unknown cluster {p.cluster!r} (clusters: {_listing(clusters)})"
+        out.error((*loc, "cluster"), message)
+
+
+def _check_timing(scenario: Scenario, out: _Findings, loc: Path, p: Placement) -> None:
+    start, stop = getattr(p, "start", 0.0), getattr(p, "stop", None)
+    if stop is not None and stop <= start:
+        out.error((*loc, "stop"), f"stop ({stop:g}s) must be after start ({start:g}s)")
+    if start >= scenario.duration:
+        message = f"start ({start:g}s) is not before the end of the run ({scenario.duration:g}s)"
+        out.warn((*loc, "start"), message)
+
+
+def _check_queue(out: _Findings, loc: Path, p: Placement) -> None:
+    queue = getattr(p, "queue", None)
+    if queue is not None and (not queue or any(c.isspace() for c in queue)):
+        out.error((*loc, "queue"), f"queue name {queue!r} must be non-empty, without whitespace")
+
+
+def _subject_problems(template: str, role: str) -> tuple[str | None, list[str]]:
+    """Return ``(error, warnings)`` for a subject template used to publish or subscribe."""
+    warnings: list[str] = []
+    try:
+        for subject in expand_subject_template(template):
+            if role == "publish":
+                warnings.extend(validate_publish_subject(subject))
+            else:
+                validate_subscribe_subject(subject)
+    except ValueError as exc:
+        return str(exc), warnings
+    if len(warnings) > 1:
+        warnings = [f"{warnings[0]} (and {len(warnings) - 1} more like it)"]
+    return None, warnings
+
+
+def _check_subjects(scenario: Scenario, out: _Findings) -> None:
+    done: set[tuple[Path, str]] = set()
+    for loc, role, p in _placements(scenario):
+        own = getattr(p, "subject", None)
+        subject_loc: Path = (*loc, "subject") if own is not None else (*loc[:2], "subject")
+        if (subject_loc, role) in done:
+            continue
+        done.add((subject_loc, role))
+        template = own if own is not None else scenario.workloads[loc[1]].subject
+        error, warnings = _subject_problems(template, role)
+        if error is not None:
+            out.error(subject_loc, error)
+        for w in warnings:
+            out.warn(subject_loc, w)
+
+
+def _check_workloads(scenario: Scenario, out: _Findings) -> None:
+    first: dict[str, int] = {}
+    for i, w in enumerate(scenario.workloads):
+        if w.name in first:
+            message = f"duplicate workload name {w.name!r} (also workloads[{first[w.name]}])"
+            out.error(("workloads", i, "name"), message)
+        first.setdefault(w.name, i)
+        if isinstance(w, PubSubWorkload) and not w.subscribers:
+            out.warn(("workloads", i), f"pubsub workload {w.name!r} has no subscribers")
+        if isinstance(w, RequestReplyWorkload) and not w.responders:
+            message = f"request_reply workload {w.name!r} has no responders (every request fails)"
+            out.warn(("workloads", i), message)
+
+
+def _check_regions(scenario: Scenario, out: _Findings) -> None:
+    topo = scenario.topology
+    matrix = topo.latency.regions
+    known = {**REGIONS, **{k: (v.lat, v.lon) for k, v in topo.regions.items()}}
+    used: dict[str, str] = {}
+    for cname, cluster in topo.clusters.items():
+        region = cluster.region
+        if region is None:
+            continue
+        used.setdefault(region, cname)
+        if matrix is None and region not in known:
+            message = (
+                f"unknown region {region!r}: declare it under topology.regions with lat/lon, "
+                f"give a latency.regions matrix, or use one of: {_listing(sorted(REGIONS))}"
+            )
+            out.error(("topology", "clusters", cname, "region"), message)
+    if matrix is None:
+        return
+    names = list(used)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if b not in matrix.get(a, {}) and a not in matrix.get(b, {}):
+                out.error(("topology", "latency", "regions"), f"no latency between {a!r} and {b!r}")
+
+
+def _check_faults(scenario: Scenario, servers: list[str], out: _Findings) -> None:
+    workloads = {w.name: w for w in scenario.workloads}
+    clusters = list(scenario.topology.clusters)
+    for i, f in enumerate(scenario.faults):
+        loc: Path = ("faults", i, f.action)
+        target = f.target
+        w = workloads.get(target.workload)
+        if w is None:
+            known = _listing(list(workloads))
+            out.error((*loc, "workload"), f"unknown workload {target.workload!r} ({known})")
+        elif not isinstance(w, RequestReplyWorkload):
+            out.error((*loc, "workload"), f"workload {w.name!r} has no responders ({w.kind})")
+        if target.cluster is not None and target.cluster not in clusters:
+            message = f"unknown cluster {target.cluster!r} (clusters: {_listing(clusters)})"
+            out.error((*loc, "cluster"), message)
+        for k, name in enumerate(target.servers or []):
+            if name not in servers:
+                out.error((*loc, "servers", k), f"unknown server {name!r}")
+        if f.at >= scenario.duration:
+            out.warn(("faults", i, "at"), f"fault at {f.at:g}s is after the end of the run")
+
+
+def check_references(scenario: Scenario, source: SourceInfo | None = None) -> list[str]:
+    """Check what the schema cannot: names that refer to each other, and subjects.
+
+    Server names must be unique across clusters; every server, cluster and
+    link named in a placement or link must exist; workload names must be
+    unique; subjects must be valid for how they are used (a subscriber may use
+    wildcards, a publisher gets a warning for a literal ``*``); queue names
+    must be non-empty without whitespace; ``stop`` must come after ``start``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A schema-valid scenario.
+    source : SourceInfo, optional
+        Where it came from, for file, path and line in messages.
+
+    Returns
+    -------
+    list of str
+        Warnings, each one line ``file[:line]: path: message``, in file order.
+
+    Raises
+    ------
+    ScenarioError
+        For the first problem in file order.
+    """
+    if source is None:
+        source = SourceInfo(data=scenario.model_dump())
+    out = _Findings(source)
+    servers = list(scenario.topology.server_cluster())
+    _check_servers_unique(scenario, out)
+    _check_links(scenario, servers, out)
+    _check_workloads(scenario, out)
+    for loc, _role, p in _placements(scenario):
+        _check_placement_targets(scenario, servers, out, loc, p)
+        _check_queue(out, loc, p)
+        _check_timing(scenario, out, loc, p)
+    _check_subjects(scenario, out)
+    _check_regions(scenario, out)
+    _check_faults(scenario, servers, out)
+    if out.errors:
+        raise _by_line(out.errors)[0]
+    return [str(w) for w in _by_line(out.warnings)]
