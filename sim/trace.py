@@ -33,6 +33,9 @@ class DropReason(IntEnum):
     QUEUE_MEMBER_GONE = 4
     #: The run ended with the message still in flight.
     IN_FLIGHT_AT_END = 5
+    #: A reply mapped with ``_GR_.`` goes straight to the requester's server
+    #: (handleGatewayReply); other subscriptions on its subject do not get it.
+    REPLY_ROUTED_DIRECT = 6
 
     @property
     def label(self) -> str:

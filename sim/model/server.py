@@ -368,10 +368,14 @@ class Server:
 
     def _send_mapped_reply(self, msg: Msg, t0: float) -> None:
         """A reply to a ``_GR_``-mapped request goes straight back to the requester's cluster."""
-        home = msg.gr[0]
+        home, target = msg.gr
         ok = self.gw.send_direct(msg, t0, home)
-        cluster_of = self.cluster_of
-        self._drop_unreached(msg, t0, lambda srv: not ok or cluster_of[srv] != home)
+        direct = DropReason.REPLY_ROUTED_DIRECT
+        self._drop_unreached(msg, t0, lambda srv: srv != target, direct)
+        if not ok:
+            self._drop_unreached(msg, t0, lambda srv: srv == target)
+        for q in msg.expect.queues:
+            self.trace.add_drop(msg.id, -1, q, self.idx, t0, direct)
         if msg.expect.total == 0:
             self.trace.add_drop(msg.id, -1, None, self.idx, t0, DropReason.NO_INTEREST)
 
@@ -386,9 +390,8 @@ class Server:
         elif target in self.routes:
             link, on_msg, _ = self.routes[target]
             link.send(t0, on_msg, (msg, None, self.idx))
-        reached = target if target == self.idx or target in self.routes else None
-        mates = self.cluster_ids
-        self._drop_unreached(msg, t0, lambda srv: srv in mates and srv != reached)
+        if target != self.idx and target not in self.routes:
+            self._drop_unreached(msg, t0, lambda srv: srv == target)
 
     def on_gateway_msg(self, ev: Call) -> None:
         """A message arrives over a gateway: route it inside this cluster only.
@@ -472,17 +475,23 @@ class Server:
         self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         return delivered
 
-    def _drop_unreached(self, msg: Msg, t0: float, unreached: Callable[[int], bool]) -> None:
+    def _drop_unreached(
+        self,
+        msg: Msg,
+        t0: float,
+        unreached: Callable[[int], bool],
+        reason: DropReason = _NOT_YET,
+    ) -> None:
         """Book every owed subscription on a server ``unreached(server id)`` says this hop misses.
 
-        Their interest had not reached the server that routed the message
-        (or the cluster it sends to), so the message does not go there.
+        By default their interest had not reached the server that routed the
+        message (or the cluster it sends to), so the message does not go there.
         """
         add_drop = self.trace.add_drop
         for srv, (subs, _) in msg.expect.by_server.items():
             if unreached(srv):
                 for s in subs:
-                    add_drop(msg.id, s.id, None, self.idx, t0, _NOT_YET)
+                    add_drop(msg.id, s.id, None, self.idx, t0, reason)
 
     def _deliver_all(self, plan: _LocalPlan, msg: Msg, t0: float, via: int) -> None:
         """Deliver ``msg`` to the plain subscriptions of ``plan`` one by one (some have handlers).
