@@ -348,12 +348,6 @@ def test_delivery_table_empty_tables():
     assert list(by_sub.index.names) == ["workload", "subscriber"]
 
 
-@pytest.mark.xfail(
-    reason="delivery_table derives owed = delivered + lost and counts every expected "
-    "delivery row, so a duplicated delivery of one owed copy is counted as a second "
-    "owed and delivered copy (owed 2, delivered 2 instead of 1, 1)",
-    strict=True,
-)
 def test_delivery_table_duplicate_delivery_is_one_owed_copy():
     """A duplicated delivery of one owed copy still counts as one owed, one delivered copy."""
     res = result(
@@ -864,24 +858,12 @@ GATHER = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="failover_summary measures failover_time to the request's `end` (for a "
-    "scatter-gather request the end of the gather window) instead of to its first "
-    "reply (start + latency): gives 0.75 instead of 0.5",
-    strict=True,
-)
 def test_failover_time_is_measured_to_the_first_reply():
     """Failover time runs from the fault until the first reply from another cluster arrives."""
     s = failover_summary(geo_result(GATHER, FAILOVER_EVENTS), "w")
     assert s["failover_time"] == 0.5
 
 
-@pytest.mark.xfail(
-    reason="failover_summary measures failback_time to the request's `end` (for a "
-    "scatter-gather request the end of the gather window) instead of to its first "
-    "reply (start + latency): gives 0.75 instead of 0.375",
-    strict=True,
-)
 def test_failback_time_is_measured_to_the_first_reply():
     """Failback time runs from the restore until the faulted cluster's first reply arrives."""
     s = failover_summary(geo_result(GATHER, FAILOVER_EVENTS), "w")

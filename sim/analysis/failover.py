@@ -20,7 +20,7 @@ __all__ = ["failover_summary", "fault_windows", "served_by", "served_share"]
 
 
 def served_by(result: Result) -> pd.DataFrame:
-    """The requests table with the serving ``cluster`` and ``region`` (None if unanswered)."""
+    """The requests table with the serving ``cluster`` and ``region`` (missing if unanswered)."""
     clients = result.clients.set_index("client")
     servers = result.servers.set_index("server")
     r = result.requests.copy()
@@ -76,12 +76,13 @@ def failover_summary(result: Result, workload: str) -> dict[str, Any]:
     """Failover figures for a workload whose responders were stopped by a fault.
 
     Returns a dict with ``fault_at``, ``restored_at``, ``faulted`` (the
-    stopped cluster), ``failover_time`` (from the fault until the first
-    request started after it is answered by another cluster, seconds),
-    ``failback_time`` (from the restore until the faulted cluster serves
-    again), ``lost_in_switch`` (requests started within one timeout before
-    the fault and up to the first successful failover that failed) and
-    ``share`` (the served share per cluster before, during and after).
+    stopped cluster), ``failover_time`` (from the fault until the first reply
+    from another cluster to a request started after it, seconds),
+    ``failback_time`` (from the restore until the faulted cluster's first
+    reply), ``lost_in_switch`` (failed requests started from one timeout —
+    the longest wait among timed-out requests — before the fault up to the
+    first successful failover), ``timeouts_during`` and ``share`` (the
+    served share per cluster before, during and after).
     """
     r = served_by(result)
     r = r[r.workload == workload].sort_values("start")
@@ -90,14 +91,18 @@ def failover_summary(result: Result, workload: str) -> dict[str, Any]:
         raise ValueError(f"no stop_responders fault for workload {workload!r}")
     start, end, detail = win.iloc[0]
     faulted = detail.split(" in ")[1].split(" ")[0] if " in " in detail else None
-    timeout = float((r.end - r.start).max()) if len(r) else 0.0
+    waited = r[r.outcome == "timeout"]
+    timeout = float((waited.end - waited.start).max()) if len(waited) else 0.0
+    answered_at = r.start + r.latency  # first reply (the end of a gather window comes later)
     after = r[(r.start >= start) & (r.outcome == "ok") & (r.cluster != faulted)]
     first = after.iloc[0] if len(after) else None
-    failover = float(first.end - start) if first is not None else math.inf
+    failover = float(answered_at[first.name] - start) if first is not None else math.inf
     switch_end = float(first.start) if first is not None else end
     switch = r[(r.start >= start - timeout) & (r.start < switch_end)]
     back = r[(r.start >= end) & (r.outcome == "ok") & (r.cluster == faulted)]
-    failback = float(back.iloc[0].end - end) if len(back) and math.isfinite(end) else math.nan
+    failback = (
+        float(answered_at[back.index[0]] - end) if len(back) and math.isfinite(end) else math.nan
+    )
     share = served_share(
         result, workload, {"before": (0, start), "during": (start, end), "after": (end, math.inf)}
     )

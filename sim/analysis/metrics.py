@@ -45,7 +45,8 @@ def delivery_table(result: Result, by: str | list[str] = "workload") -> pd.DataF
     keys = [keys] if isinstance(keys, str) else list(keys)
     d = result.deliveries
     x = result.drops[result.drops.reason != "no_interest"]
-    delivered = d[d.expected].groupby(keys, dropna=False).size()
+    owed_copies = d[d.expected].drop_duplicates(["msg_id", "sub_id"])
+    delivered = owed_copies.groupby(keys, dropna=False).size()
     extra = d[~d.expected].groupby(keys, dropna=False).size()
     lost = x.groupby(keys, dropna=False).size()
     out = pd.DataFrame({"delivered": delivered, "extra": extra, "lost": lost}).fillna(0)
