@@ -425,3 +425,42 @@ def test_check_references_on_built_scenario() -> None:
     assert str(info.value) == (
         "<scenario>: workloads[0].publishers.cluster: unknown cluster 'nope' (clusters: c)"
     )
+
+
+FAULTY = (
+    GOOD
+    + """\
+faults:
+  - {at: 2s, for: 1s, stop_responders: {workload: svc, cluster: east}}
+"""
+)
+
+
+def test_fault_loads_with_for_alias(tmp_path: Path) -> None:
+    """A fault's `for:` is its duration; the action and target are kept."""
+    s = load_scenario(write(tmp_path, FAULTY))
+    f = s.faults[0]
+    assert (f.at, f.duration, f.action, f.target.cluster) == (2.0, 1.0, "stop_responders", "east")
+
+
+def test_fault_unknown_workload(tmp_path: Path) -> None:
+    """A fault naming a workload that does not exist is one line with its field path."""
+    path = write(tmp_path, FAULTY.replace("workload: svc", "workload: nope"))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    assert str(e.value).startswith(f"{path}:")
+    assert "faults[0].stop_responders.workload: unknown workload 'nope'" in str(e.value)
+
+
+def test_fault_on_pubsub_workload(tmp_path: Path) -> None:
+    """stop_responders needs a request_reply workload."""
+    path = write(tmp_path, FAULTY.replace("workload: svc", "workload: ticks"))
+    with pytest.raises(ScenarioError, match=r"workload 'ticks' has no responders"):
+        load_scenario(path)
+
+
+def test_fault_needs_exactly_one_action(tmp_path: Path) -> None:
+    """A fault with no action is rejected."""
+    path = write(tmp_path, GOOD + "faults:\n  - {at: 2s}\n")
+    with pytest.raises(ScenarioError, match=r"faults\[0\]: .*exactly one action"):
+        load_scenario(path)
