@@ -297,6 +297,13 @@ class Requesters(Placement):
     stop: Duration | None = None
 
 
+def _one_or_many(data: Any, key: str) -> Any:
+    """Let ``key`` be one client group (a mapping) as well as a list of them."""
+    if isinstance(data, dict) and isinstance(data.get(key), dict):
+        return {**data, key: [data[key]]}
+    return data
+
+
 class PubSubWorkload(Frozen):
     """Publishers fanning out to subscribers (plain or queue groups)."""
 
@@ -309,9 +316,7 @@ class PubSubWorkload(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _single_to_list(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("subscribers"), dict):
-            return {**data, "subscribers": [data["subscribers"]]}
-        return data
+        return _one_or_many(data, "subscribers")
 
 
 class RequestReplyWorkload(Frozen):
@@ -326,9 +331,7 @@ class RequestReplyWorkload(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _single_to_list(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("responders"), dict):
-            return {**data, "responders": [data["responders"]]}
-        return data
+        return _one_or_many(data, "responders")
 
 
 Workload = Annotated[PubSubWorkload | RequestReplyWorkload, Field(discriminator="kind")]
