@@ -7,20 +7,84 @@ warnings carry the file, field path and line of the scenario they come from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sim.errors import ScenarioError
 from sim.regions import REGIONS
 from sim.scenario.source import MAX_LISTED, Path, SourceInfo
-from sim.scenario.spec import Placement, PubSubWorkload, RequestReplyWorkload, Scenario
+from sim.scenario.spec import (
+    CLIENT_ROLES,
+    ClientTarget,
+    Placement,
+    PubSubWorkload,
+    RequestReplyWorkload,
+    ResponderTarget,
+    Scenario,
+)
 from sim.subjects import (
     expand_subject_template,
     validate_publish_subject,
     validate_subscribe_subject,
 )
 
-__all__ = ["check_references"]
+__all__ = ["check_references", "resolve_names"]
+
+# ------------------------------------------------------------------ names
+
+
+def resolve_names(scenario: Scenario, names: str | Iterable[str]) -> list[str]:
+    """Return the servers that server, cluster or region names denote.
+
+    A name is a server if one has it, else a cluster, else a region (the
+    ``region`` of one or more clusters: all their servers).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario whose topology the names refer to.
+    names : str or iterable of str
+        One name or several.
+
+    Returns
+    -------
+    list of str
+        Server names, in the scenario's declaration order, each once.
+
+    Raises
+    ------
+    KeyError
+        For a name that is no server, cluster or region of the scenario.
+    """
+    topo = scenario.topology
+    owner = topo.server_cluster()
+    wanted: set[str] = set()
+    for name in [names] if isinstance(names, str) else names:
+        if name in owner:
+            wanted.add(name)
+        elif name in topo.clusters:
+            wanted.update(topo.clusters[name].server_names(name))
+        else:
+            found = [c for c, spec in topo.clusters.items() if spec.region == name]
+            if not found:
+                raise KeyError(name)
+            for c in found:
+                wanted.update(topo.clusters[c].server_names(c))
+    return [s for s in owner if s in wanted]
+
+
+def _known_names(scenario: Scenario) -> str:
+    """List the names a fault may use, for an error message."""
+    topo = scenario.topology
+    parts = [
+        f"servers: {_listing(list(topo.server_cluster()))}",
+        f"clusters: {_listing(list(topo.clusters))}",
+    ]
+    regions = list(dict.fromkeys(c.region for c in topo.clusters.values() if c.region))
+    if regions:
+        parts.append(f"regions: {_listing(regions)}")
+    return "; ".join(parts)
+
 
 # ---------------------------------------------------------- reference checks
 
@@ -69,6 +133,20 @@ def _check_links(scenario: Scenario, servers: list[str], out: _Findings) -> None
                 out.error(loc, f"unknown server {name!r} (servers: {_listing(servers)})")
         if link.between[0] == link.between[1]:
             out.error(("topology", "links", i, "between"), "a link joins two different servers")
+
+
+def _check_routes(scenario: Scenario, out: _Findings) -> None:
+    for cname, cluster in scenario.topology.clusters.items():
+        if cluster.routes is None:
+            continue
+        members = cluster.server_names(cname)
+        loc: Path = ("topology", "clusters", cname, "routes")
+        for k, name in enumerate(cluster.routes):
+            if name not in members:
+                message = f"{name!r} is not a server of cluster {cname!r} ({_listing(members)})"
+                out.error((*loc, k), message)
+        if not cluster.routes and len(members) > 1:
+            out.warn(loc, f"no seed routes: the servers of cluster {cname!r} never connect")
 
 
 def _placements(scenario: Scenario) -> Iterator[tuple[Path, str, Placement]]:
@@ -183,26 +261,141 @@ def _check_regions(scenario: Scenario, out: _Findings) -> None:
                 out.error(("topology", "latency", "regions"), f"no latency between {a!r} and {b!r}")
 
 
-def _check_faults(scenario: Scenario, servers: list[str], out: _Findings) -> None:
+def _resolve_each(
+    scenario: Scenario, out: _Findings, loc: Path, names: Iterable[str], first: int = 0
+) -> set[str] | None:
+    """Resolve names to servers, reporting each unknown one at ``loc[first + k]``.
+
+    Returns the servers, or None if a name was unknown.
+    """
+    servers: set[str] = set()
+    ok = True
+    for k, name in enumerate(names, start=first):
+        try:
+            servers.update(resolve_names(scenario, name))
+        except KeyError:
+            message = f"unknown server, cluster or region {name!r} ({_known_names(scenario)})"
+            out.error((*loc, k), message)
+            ok = False
+    return servers if ok else None
+
+
+def _check_two_ends(scenario: Scenario, out: _Findings, loc: Path, ends: tuple[str, str]) -> None:
+    """Check the two ends of a link_down or latency change: known, and not the same servers."""
+    a, b = (_resolve_each(scenario, out, loc, [name], first=k) for k, name in enumerate(ends))
+    if a is not None and b is not None and a == b:
+        message = f"{ends[0]!r} and {ends[1]!r} are the same servers: name two different ends"
+        out.error(loc, message)
+
+
+def _check_partition(
+    scenario: Scenario, out: _Findings, loc: Path, groups: list[tuple[str, ...]]
+) -> None:
+    """Check a partition: every name known, no server in two groups."""
+    first: dict[str, int] = {}
+    for g, group in enumerate(groups):
+        servers = _resolve_each(scenario, out, (*loc, g), group)
+        if servers is None:
+            continue
+        clash = [s for s in resolve_names(scenario, sorted(servers)) if s in first]
+        if clash:
+            message = (
+                f"server {clash[0]!r} is in group {first[clash[0]]} and group {g}: "
+                "groups must not overlap"
+            )
+            out.error((*loc, g), message)
+        for s in servers:
+            first.setdefault(s, g)
+
+
+def _check_workload_target(
+    scenario: Scenario, servers: list[str], out: _Findings, loc: Path, target: object
+) -> None:
+    """Check a ResponderTarget or ClientTarget: workload, role, cluster, servers."""
+    assert isinstance(target, ResponderTarget | ClientTarget)
     workloads = {w.name: w for w in scenario.workloads}
     clusters = list(scenario.topology.clusters)
+    w = workloads.get(target.workload)
+    if w is None:
+        known = _listing(list(workloads))
+        out.error((*loc, "workload"), f"unknown workload {target.workload!r} ({known})")
+    elif isinstance(target, ResponderTarget) and not isinstance(w, RequestReplyWorkload):
+        out.error((*loc, "workload"), f"workload {w.name!r} has no responders ({w.kind})")
+    elif isinstance(target, ClientTarget) and target.role is not None:
+        roles = CLIENT_ROLES[w.kind]
+        if target.role not in roles:
+            message = (
+                f"workload {w.name!r} ({w.kind}) has no {target.role} clients "
+                f"(roles: {', '.join(roles)})"
+            )
+            out.error((*loc, "role"), message)
+    if target.cluster is not None and target.cluster not in clusters:
+        message = f"unknown cluster {target.cluster!r} (clusters: {_listing(clusters)})"
+        out.error((*loc, "cluster"), message)
+    for k, name in enumerate(target.servers or []):
+        if name not in servers:
+            message = f"unknown server {name!r} (servers: {_listing(servers)})"
+            out.error((*loc, "servers", k), message)
+
+
+def _check_join(
+    scenario: Scenario, servers: list[str], out: _Findings, i: int, joined: dict[str, int]
+) -> None:
+    f = scenario.faults[i]
+    for k, name in enumerate(f.join or ()):
+        loc: Path = ("faults", i, "join", k)
+        if name not in servers:
+            what = "a cluster" if name in scenario.topology.clusters else "not a server"
+            message = f"join names servers; {name!r} is {what} (servers: {_listing(servers)})"
+            out.error(loc, message)
+        elif name in joined:
+            out.error(loc, f"server {name!r} already joins in faults[{joined[name]}]")
+        else:
+            joined[name] = i
+
+
+def _check_faults(scenario: Scenario, servers: list[str], out: _Findings) -> None:
+    joined: dict[str, int] = {}
     for i, f in enumerate(scenario.faults):
         loc: Path = ("faults", i, f.action)
-        target = f.target
-        w = workloads.get(target.workload)
-        if w is None:
-            known = _listing(list(workloads))
-            out.error((*loc, "workload"), f"unknown workload {target.workload!r} ({known})")
-        elif not isinstance(w, RequestReplyWorkload):
-            out.error((*loc, "workload"), f"workload {w.name!r} has no responders ({w.kind})")
-        if target.cluster is not None and target.cluster not in clusters:
-            message = f"unknown cluster {target.cluster!r} (clusters: {_listing(clusters)})"
-            out.error((*loc, "cluster"), message)
-        for k, name in enumerate(target.servers or []):
-            if name not in servers:
-                out.error((*loc, "servers", k), f"unknown server {name!r}")
+        action = f.action
+        if action in ("stop_responders", "start_responders", "kill_clients", "slow_consumer"):
+            _check_workload_target(scenario, servers, out, loc, f.target)
+        elif action in ("crash", "lame_duck"):
+            _resolve_each(scenario, out, loc, f.target)
+        elif action == "link_down":
+            _check_two_ends(scenario, out, loc, f.target)
+        elif action == "latency":
+            _check_two_ends(scenario, out, (*loc, "between"), f.target.between)
+        elif action == "partition":
+            _check_partition(scenario, out, loc, f.target)
+        elif action == "join":
+            _check_join(scenario, servers, out, i, joined)
         if f.at >= scenario.duration:
             out.warn(("faults", i, "at"), f"fault at {f.at:g}s is after the end of the run")
+
+
+def _check_chaos(scenario: Scenario, out: _Findings) -> None:
+    chaos = scenario.chaos
+    if chaos is None:
+        return
+    if chaos.among is not None:
+        _resolve_each(scenario, out, ("chaos", "among"), chaos.among)
+    if chaos.workload is not None:
+        names = [w.name for w in scenario.workloads]
+        if chaos.workload not in names:
+            message = f"unknown workload {chaos.workload!r} ({_listing(names)})"
+            out.error(("chaos", "workload"), message)
+        elif not {"kill_clients", "slow_consumer"} & set(chaos.kinds):
+            message = "workload is used by kill_clients and slow_consumer only, not in kinds"
+            out.warn(("chaos", "workload"), message)
+    if chaos.stop is not None and chaos.stop <= chaos.start:
+        message = f"stop ({chaos.stop:g}s) must be after start ({chaos.start:g}s)"
+        out.error(("chaos", "stop"), message)
+    if chaos.start >= scenario.duration:
+        end = scenario.duration
+        message = f"start ({chaos.start:g}s) is not before the end of the run ({end:g}s)"
+        out.warn(("chaos", "start"), message)
 
 
 def check_references(scenario: Scenario, source: SourceInfo | None = None) -> list[str]:
@@ -237,6 +430,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     servers = list(scenario.topology.server_cluster())
     _check_servers_unique(scenario, out)
     _check_links(scenario, servers, out)
+    _check_routes(scenario, out)
     _check_workloads(scenario, out)
     for loc, _role, p in _placements(scenario):
         _check_placement_targets(scenario, servers, out, loc, p)
@@ -245,6 +439,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     _check_subjects(scenario, out)
     _check_regions(scenario, out)
     _check_faults(scenario, servers, out)
+    _check_chaos(scenario, out)
     if out.errors:
         raise _by_line(out.errors)[0]
     return [str(w) for w in _by_line(out.warnings)]

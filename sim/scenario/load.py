@@ -153,6 +153,9 @@ def _value_message(err: Mapping[str, Any]) -> str:
     if kind == "too_short":
         n = ctx.get("min_length")
         return f"needs at least {n} entr{'y' if n == 1 else 'ies'}, got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return f"takes at most {n} entr{'y' if n == 1 else 'ies'}, got {ctx.get('actual_length')}"
     text = re.sub(r"^Input should", "should", msg)
     scalar = not isinstance(value, dict | list | tuple)
     return f"{text}, got {show_value(value)}" if scalar else text

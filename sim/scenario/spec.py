@@ -9,20 +9,40 @@ error that names the key instead of a silently ignored setting.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.units import parse_duration, parse_rate, parse_size, parse_speed
 
 __all__ = [
+    "CHAOS_KINDS",
+    "CLIENT_PROFILES",
+    "CLIENT_ROLES",
     "DEFAULT_REQUEST_TIMEOUT",
+    "FAULT_ACTIONS",
+    "ChaosKind",
+    "ChaosSpec",
+    "ClientOptions",
+    "ClientProfile",
+    "ClientTarget",
     "ClusterSpec",
     "DistSpec",
     "FaultSpec",
     "GatewaySpec",
+    "LatencyChange",
     "LatencySpec",
     "LinkSpec",
+    "Names",
     "Placement",
     "PubSubWorkload",
     "Publishers",
@@ -32,9 +52,11 @@ __all__ = [
     "ResponderTarget",
     "Responders",
     "Scenario",
+    "ServerOptions",
     "Subscribers",
     "Topology",
     "Workload",
+    "client_profile",
 ]
 
 #: nats.py ``Client.request`` default timeout (nats/aio/client.py, ``timeout: float = 0.5``).
@@ -44,6 +66,19 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Rate = Annotated[float, BeforeValidator(parse_rate)]
 Speed = Annotated[float, BeforeValidator(parse_speed)]
+
+MiB = 1024 * 1024
+
+
+def _to_names(value: Any) -> Any:
+    """Let a single name stand for a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+#: One or more server, cluster or region names: ``east-1`` or ``[east, eu-west]``,
+#: normalised to a tuple.  :func:`sim.scenario.checks.resolve_names` turns them
+#: into server names.
+Names = Annotated[tuple[str, ...], BeforeValidator(_to_names), Field(min_length=1)]
 
 
 class Frozen(BaseModel):
@@ -133,6 +168,11 @@ class ClusterSpec(Frozen):
     servers: int | list[str] = Field(default=3)
     region: str | None = None
     processing: Duration | None = None
+    #: The seed routes every server of the cluster is configured with (names of
+    #: servers of this cluster); gossip completes the mesh (digest §3, "Gossip
+    #: and auto-discovery").  ``None``: every other server of the cluster, an
+    #: explicit full mesh.
+    routes: list[str] | None = None
 
     @model_validator(mode="after")
     def _check_servers(self) -> ClusterSpec:
@@ -204,6 +244,43 @@ class GatewaySpec(Frozen):
     first_ping: Duration = 1.0
 
 
+class ServerOptions(Frozen):
+    """nats-server options that matter to failures (defaults: server/const.go, digest §2/§3/§13).
+
+    Every server of the scenario uses them.
+    """
+
+    #: DEFAULT_PING_INTERVAL (2 min): client connections are pinged this often.
+    ping_interval: Duration = Field(default=120.0, gt=0)
+    #: DEFAULT_PING_MAX_OUT: a connection is closed as stale when one more
+    #: unanswered ping would exceed this (a dead peer is found after ~3 intervals).
+    max_pings_out: int = Field(default=2, ge=1)
+    #: defaultRouteMaxPingInterval: routes ping at min(ping_interval, this).
+    route_ping_max: Duration = Field(default=30.0, gt=0)
+    #: gwMaxPingInterval: gateways ping at min(ping_interval, this).
+    gateway_ping_max: Duration = Field(default=15.0, gt=0)
+    #: MAX_PENDING_SIZE (64 MiB): a client whose pending outbound bytes exceed
+    #: this is closed as a slow consumer (clients only, not routes or gateways).
+    max_pending: Size = Field(default=64 * MiB, gt=0)
+    #: DEFAULT_FLUSH_DEADLINE: a write blocked this long is a slow consumer
+    #: (client closed; routes and gateways kept and retried).
+    write_deadline: Duration = Field(default=10.0, gt=0)
+    #: DEFAULT_LAME_DUCK_DURATION: lame duck mode closes clients over this time
+    #: (0: all at once after the grace period).
+    lame_duck_duration: Duration = Field(default=120.0, ge=0)
+    #: DEFAULT_LAME_DUCK_GRACE_PERIOD: wait before lame duck mode starts closing clients.
+    lame_duck_grace: Duration = Field(default=10.0, ge=0)
+    #: DEFAULT_ROUTE_RECONNECT: delay (+0-100 ms) before redialling a lost explicit route.
+    route_reconnect: Duration = Field(default=1.0, ge=0)
+    #: DEFAULT_ROUTE_CONNECT / gatewayConnectDelay: wait between failed dials.
+    connect_retry: Duration = Field(default=1.0, gt=0)
+    #: DEFAULT_ROUTE_DIAL: a dial to a dead or unreachable server fails after this.
+    dial_timeout: Duration = Field(default=1.0, gt=0)
+    #: Bytes a stalled reader's socket absorbs before the server's write blocks
+    #: (Linux net.ipv4.tcp_wmem max, 4 MiB); 0: none.
+    tcp_buffer: Size = Field(default=4 * MiB, ge=0)
+
+
 class Topology(Frozen):
     """Servers grouped into clusters, with latency defaults and per-link overrides."""
 
@@ -216,6 +293,7 @@ class Topology(Frozen):
     #: on a small message; set it from your own /varz figures.
     processing: Duration = 2e-6
     links: list[LinkSpec] = Field(default_factory=list)
+    server: ServerOptions = ServerOptions()
 
     def server_cluster(self) -> dict[str, str]:
         """Return server name → cluster name, in declaration order."""
@@ -224,6 +302,107 @@ class Topology(Frozen):
             for sname in cluster.server_names(cname):
                 out[sname] = cname
         return out
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """A client library's connection options, fully resolved (seconds, bytes, counts)."""
+
+    #: Sleep after a failed pass over the server pool.
+    reconnect_wait: float
+    #: Up to this much is added to ``reconnect_wait`` at random.
+    reconnect_jitter: float
+    #: Attempts per server before it leaves the pool; -1: forever.
+    max_reconnect: int
+    #: Bytes of publishes buffered while disconnected (sent after reconnect).
+    reconnect_buffer: int
+    #: A connect attempt to a server that does not answer fails after this.
+    connect_timeout: float
+    #: The client pings its server this often.
+    ping_interval: float
+    #: Unanswered pings before the client declares the connection stale.
+    max_pings_out: int
+    #: Per-subscription pending message limit (client-side slow consumer).
+    pending_msgs: int
+    #: Per-subscription pending byte limit (client-side slow consumer).
+    pending_bytes: int
+    #: Reconnect at all after losing the connection.
+    allow_reconnect: bool
+    #: Shuffle the server pool.
+    randomize: bool
+
+
+#: Library defaults (digest §2 and §8).
+CLIENT_PROFILES: dict[str, ClientProfile] = {
+    # nats.go: DefaultReconnectWait, DefaultReconnectJitter, DefaultMaxReconnect,
+    # DefaultReconnectBufSize, DefaultTimeout, DefaultPingInterval, DefaultMaxPingOut,
+    # DefaultSubPendingMsgsLimit, DefaultSubPendingBytesLimit; NoRandomize=false.
+    "nats.go": ClientProfile(
+        reconnect_wait=2.0,
+        reconnect_jitter=0.1,
+        max_reconnect=60,
+        reconnect_buffer=8 * MiB,
+        connect_timeout=2.0,
+        ping_interval=120.0,
+        max_pings_out=2,
+        pending_msgs=500_000,
+        pending_bytes=64 * MiB,
+        allow_reconnect=True,
+        randomize=True,
+    ),
+    # nats.py aio/client.py: DEFAULT_RECONNECT_TIME_WAIT, (no jitter),
+    # DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PENDING_SIZE, DEFAULT_CONNECT_TIMEOUT,
+    # DEFAULT_PING_INTERVAL, DEFAULT_MAX_OUTSTANDING_PINGS; subscription.py
+    # DEFAULT_SUB_PENDING_MSGS_LIMIT, DEFAULT_SUB_PENDING_BYTES_LIMIT; dont_randomize=False.
+    "nats.py": ClientProfile(
+        reconnect_wait=2.0,
+        reconnect_jitter=0.0,
+        max_reconnect=60,
+        reconnect_buffer=2 * MiB,
+        connect_timeout=2.0,
+        ping_interval=120.0,
+        max_pings_out=2,
+        pending_msgs=512 * 1024,
+        pending_bytes=128 * MiB,
+        allow_reconnect=True,
+        randomize=True,
+    ),
+}
+
+
+class ClientOptions(Frozen):
+    """Client library options: a ``profile`` and any field of it overridden.
+
+    Unset fields come from a base (the scenario's ``clients`` for a group's
+    ``client``), then from the profile (``nats.go`` unless one is named).
+    """
+
+    profile: Literal["nats.go", "nats.py"] | None = None
+    reconnect_wait: Duration | None = Field(default=None, ge=0)
+    reconnect_jitter: Duration | None = Field(default=None, ge=0)
+    #: -1: reconnect forever.
+    max_reconnect: int | None = Field(default=None, ge=-1)
+    #: 0: publishes while disconnected fail (nothing buffered).
+    reconnect_buffer: Size | None = Field(default=None, ge=0)
+    connect_timeout: Duration | None = Field(default=None, gt=0)
+    ping_interval: Duration | None = Field(default=None, gt=0)
+    max_pings_out: int | None = Field(default=None, ge=1)
+    pending_msgs: int | None = Field(default=None, ge=1)
+    pending_bytes: Size | None = Field(default=None, ge=1)
+    allow_reconnect: bool | None = None
+    randomize: bool | None = None
+
+    def resolve(self, base: ClientOptions | None = None) -> ClientProfile:
+        """Return the options in force: each field from self, else ``base``, else the profile."""
+        profile = self.profile or (base.profile if base is not None else None) or "nats.go"
+        defaults = CLIENT_PROFILES[profile]
+        values: dict[str, Any] = {}
+        for f in fields(ClientProfile):
+            value = getattr(self, f.name)
+            if value is None and base is not None:
+                value = getattr(base, f.name)
+            values[f.name] = value if value is not None else getattr(defaults, f.name)
+        return ClientProfile(**values)
 
 
 class Placement(Frozen):
@@ -241,6 +420,8 @@ class Placement(Frozen):
     cluster: str | None = None
     placement: Literal["round_robin", "random"] = "round_robin"
     latency: DistSpec | None = None
+    #: Client library options of this group, over the scenario's ``clients``.
+    client: ClientOptions | None = None
 
     @model_validator(mode="after")
     def _one_count(self) -> Placement:
@@ -269,6 +450,9 @@ class Subscribers(Placement):
     queue: str | None = None
     start: Duration = 0.0
     stop: Duration | None = None
+    #: Messages per second the subscribing application handles (``None``:
+    #: instantly); a slower reader builds a backlog (slow consumer).
+    read_rate: Rate | None = Field(default=None, gt=0)
 
 
 class Responders(Placement):
@@ -345,32 +529,156 @@ class ResponderTarget(Frozen):
     servers: list[str] | None = None
 
 
+#: Client roles by workload kind (what a :class:`ClientTarget` ``role`` may name).
+CLIENT_ROLES: dict[str, tuple[str, ...]] = {
+    "pubsub": ("publisher", "subscriber"),
+    "request_reply": ("requester", "responder"),
+}
+
+
+class ClientTarget(Frozen):
+    """Which clients a fault acts on: a workload's, narrowed by role, place and count."""
+
+    workload: str
+    role: Literal["publisher", "subscriber", "requester", "responder"] | None = None
+    cluster: str | None = None
+    servers: list[str] | None = None
+    #: Only the first ``count`` matching clients, in creation order.
+    count: int | None = Field(default=None, ge=1)
+
+
+class LatencyChange(Frozen):
+    """Extra latency on the routes and gateways between two names: ``x * factor + add``."""
+
+    between: tuple[str, str]
+    add: Duration = Field(default=0.0, ge=0)
+    factor: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> LatencyChange:
+        if self.add <= 0 and self.factor == 1.0:
+            raise ValueError("give 'add' > 0 or a 'factor' other than 1")
+        return self
+
+
+#: Fault actions, in the order they are documented.
+FAULT_ACTIONS = (
+    "stop_responders",
+    "start_responders",
+    "crash",
+    "lame_duck",
+    "link_down",
+    "partition",
+    "latency",
+    "kill_clients",
+    "slow_consumer",
+    "join",
+)
+
+_SILENT_ACTIONS = ("crash", "link_down")
+
+
 class FaultSpec(Frozen):
-    """One scheduled fault: an action at ``at``, undone after ``for`` if given."""
+    """One scheduled fault: an action at ``at``, undone after ``for`` if given.
+
+    Names in ``crash``, ``lame_duck``, ``link_down``, ``partition``,
+    ``latency.between`` are servers, clusters or regions (a cluster's
+    ``region``).  ``for:`` means: restart (crash, lame_duck, kill_clients),
+    link up (link_down), heal (partition), back to normal (latency), resume
+    reading (slow_consumer), start again (stop_responders); ``join`` takes none.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    at: Duration
-    duration: Duration | None = Field(default=None, alias="for")
+    at: Duration = Field(ge=0)
     stop_responders: ResponderTarget | None = None
     start_responders: ResponderTarget | None = None
+    #: Servers die (with ``silent``: without closing their TCP connections).
+    crash: Names | None = None
+    #: Servers enter lame duck mode, then shut down.
+    lame_duck: Names | None = None
+    #: The route and gateway connections between two names break (with
+    #: ``silent``: blackholed, found by missing pings; else reset).
+    link_down: tuple[str, str] | None = None
+    #: Groups of names that cannot reach each other (each group a name or a list).
+    partition: list[Names] | None = Field(default=None, min_length=2)
+    latency: LatencyChange | None = None
+    #: The clients' processes die (no close), and restart after ``for``.
+    kill_clients: ClientTarget | None = None
+    #: The clients stop reading from their sockets, and resume after ``for``.
+    slow_consumer: ClientTarget | None = None
+    #: Servers not running before ``at``, started then.
+    join: Names | None = None
+    #: crash and link_down only: nothing is closed, peers notice by missing pings.
+    silent: bool = False
+    # Declared after the actions so that its validator can see which one is given.
+    duration: Duration | None = Field(default=None, alias="for", ge=0)
+
+    @field_validator("silent")
+    @classmethod
+    def _silent_where_allowed(cls, value: bool, info: ValidationInfo) -> bool:
+        given = [k for k in FAULT_ACTIONS if info.data.get(k) is not None]
+        if given and given[0] not in _SILENT_ACTIONS:
+            raise ValueError(f"'silent' applies to crash and link_down only, not {given[0]}")
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _no_for_with_join(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("join") is not None:
+            raise ValueError("join takes no 'for' (a joined server stays up)")
+        return value
 
     @model_validator(mode="after")
     def _one_action(self) -> FaultSpec:
-        actions = [k for k in ("stop_responders", "start_responders") if getattr(self, k)]
+        actions = [k for k in FAULT_ACTIONS if getattr(self, k) is not None]
         if len(actions) != 1:
-            raise ValueError("give exactly one action: stop_responders or start_responders")
+            raise ValueError(f"give exactly one action: {', '.join(FAULT_ACTIONS)}")
         return self
 
     @property
     def action(self) -> str:
         """The name of the fault's action."""
-        return "stop_responders" if self.stop_responders else "start_responders"
+        return next(k for k in FAULT_ACTIONS if getattr(self, k) is not None)
 
     @property
-    def target(self) -> ResponderTarget:
-        """What the action applies to."""
-        return self.stop_responders or self.start_responders  # type: ignore[return-value]
+    def target(self) -> Any:
+        """What the action applies to: the value of the action's field."""
+        return getattr(self, self.action)
+
+
+#: A fault kind chaos draws from (``silent_crash`` is a crash with ``silent``).
+ChaosKind = Literal[
+    "crash",
+    "silent_crash",
+    "lame_duck",
+    "link_down",
+    "partition",
+    "latency",
+    "kill_clients",
+    "slow_consumer",
+]
+CHAOS_KINDS: tuple[str, ...] = get_args(ChaosKind)
+
+
+class ChaosSpec(Frozen):
+    """Random faults: a Poisson stream of ``kinds`` at ``rate``, each lasting a ``for`` draw."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    #: Faults per second (e.g. ``1/min``).
+    rate: Rate = Field(gt=0)
+    kinds: list[ChaosKind] = Field(min_length=1)
+    duration: DistSpec = Field(default=DistSpec(dist="uniform", low="5s", high="30s"), alias="for")
+    start: Duration = Field(default=0.0, ge=0)
+    #: No new fault after this (``None``: the end of the run).
+    stop: Duration | None = None
+    #: Server, cluster or region names to draw targets from (``None``: all servers).
+    among: list[str] | None = Field(default=None, min_length=1)
+    #: Added one-way latency for a ``latency`` fault.
+    latency_add: Duration = Field(default=0.1, gt=0)
+    #: The workload whose clients kill_clients/slow_consumer act on (``None``: any).
+    workload: str | None = None
 
 
 class Scenario(Frozen):
@@ -386,3 +694,13 @@ class Scenario(Frozen):
     topology: Topology
     workloads: list[Workload] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
+    #: Client library options of every client (a group's ``client`` overrides them).
+    clients: ClientOptions = ClientOptions()
+    chaos: ChaosSpec | None = None
+
+
+def client_profile(scenario: Scenario, placement: Placement) -> ClientProfile:
+    """Return the client options in force for a client group of ``scenario``."""
+    if placement.client is None:
+        return scenario.clients.resolve()
+    return placement.client.resolve(scenario.clients)
