@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.analysis.failover import failover_summary
+from sim.analysis.faults import convergence, fault_timeline, loss_by_fault, reconnect_times
+from sim.analysis.guarantees import guarantee_table
 from sim.analysis.metrics import delivery_table, latency_quantiles, loss_by_reason, request_outcomes
 
 if TYPE_CHECKING:
@@ -18,7 +20,12 @@ __all__ = ["format_summary", "summary"]
 def summary(result: Result) -> pd.DataFrame:
     """One row per workload: published, owed vs delivered, loss by reason, latency, requests.
 
-    Latencies are in milliseconds; loss columns are named ``lost_<reason>``.
+    Latencies are in milliseconds; loss columns are named ``lost_<reason>``
+    (every drop row, ``no_interest`` included).  From the
+    :func:`~sim.analysis.guarantees.guarantee_table`: ``lost`` (owed copies
+    lost), ``unowed`` (messages lost in flight owed to nobody),
+    ``duplicated`` and ``out_of_order``; ``req_client_gone`` when a requester
+    was killed with a request pending.
     """
     import pandas as pd
 
@@ -30,6 +37,11 @@ def summary(result: Result) -> pd.DataFrame:
     out["owed"] = dt["owed"]
     out["delivered"] = dt["delivered"]
     out["delivery_ratio"] = dt["delivery_ratio"]
+    g = guarantee_table(result)
+    out["lost"] = g["lost"]
+    out["unowed"] = g["lost_unowed"]
+    out["duplicated"] = g["duplicated"]
+    out["out_of_order"] = g["out_of_order"]
     loss = loss_by_reason(result)
     for reason in loss.columns:
         out[f"lost_{reason}"] = loss[reason]
@@ -37,14 +49,15 @@ def summary(result: Result) -> pd.DataFrame:
     for col in ("p50", "p90", "p99"):
         out[f"latency_{col}_ms"] = lat[col] if col in lat else float("nan")
     req = request_outcomes(result)
-    for col in ("requests", "ok", "timeout", "no_responders"):
+    for col in ("requests", "ok", "timeout", "no_responders", "client_gone"):
         if col in req:
             out[f"req_{col}"] = req[col]
     if "p50" in req:
         out["req_p50_ms"] = req["p50"] * 1000
         out["req_p99_ms"] = req["p99"] * 1000
     counts = [c for c in out.columns if c.startswith(("lost_", "req_")) and "_ms" not in c]
-    ints = [*counts, "published", "owed", "delivered"]
+    ints = [*counts, "published", "owed", "delivered", "lost", "unowed"]
+    ints += ["duplicated", "out_of_order"]
     out[ints] = out[ints].fillna(0).astype("int64")
     return out
 
@@ -79,13 +92,93 @@ def format_summary(result: Result) -> str:
                 f"  requests {int(row.req_requests):,}: ok {int(row.req_ok):,}, "
                 f"timeout {int(row.req_timeout):,}, no_responders {int(row.req_no_responders):,}"
                 + (
+                    f", client_gone {int(row.req_client_gone):,}"
+                    if row.get("req_client_gone")
+                    else ""
+                )
+                + (
                     f"  reply p50 {row.req_p50_ms:.3f} ms  p99 {row.req_p99_ms:.3f} ms"
                     if row.get("req_p50_ms") == row.get("req_p50_ms")
                     else ""
                 )
             )
+    lines.extend(_guarantee_lines(result))
     lines.extend(_failover_lines(result))
+    lines.extend(_fault_lines(result))
     return "\n".join(lines)
+
+
+def _guarantee_lines(result: Result) -> list[str]:
+    """The guarantee table, one line per workload."""
+    g = guarantee_table(result)
+    if g.empty:
+        return []
+    width = max(12, *(len(str(n)) for n in g.index))
+    head = ["published", "owed", "delivered", "lost", "unowed", "dup", "reorder", "ratio"]
+    out = ["\nguarantees", "  " + " " * width + "".join(f"{h:>11}" for h in head)]
+    for name, row in g.iterrows():
+        ratio = row.delivery_ratio
+        cells = [
+            *(f"{int(row[c]):,}" for c in ("published", "owed", "delivered", "lost")),
+            *(f"{int(row[c]):,}" for c in ("lost_unowed", "duplicated", "out_of_order")),
+            "n/a" if ratio != ratio else f"{ratio:.4%}",
+        ]
+        out.append(f"  {name!s:<{width}}" + "".join(f"{c:>11}" for c in cells))
+    return out
+
+
+def _fmt_time(t: float) -> str:
+    return "end" if t == float("inf") else f"{t:g}s"
+
+
+def _fault_lines(result: Result) -> list[str]:
+    """Per fault its window and losses; reconnects; convergence times (runs with faults only)."""
+    if "events" not in result.frames or result.events.empty:
+        return []
+    out: list[str] = []
+    faults = loss_by_fault(result)
+    if len(faults):
+        out.append("\nfaults (losses of owed copies while each fault lasted)")
+        timeline = fault_timeline(result).set_index("number")
+        for n, row in faults.iterrows():
+            end = "end of run" if timeline.loc[n, "open"] else _fmt_time(row.end)
+            reasons = {
+                c[5:]: int(v)
+                for c, v in row.items()
+                if c.startswith("lost_") and c != "lost_unowed" and v
+            }
+            lost = f"lost {int(row.lost):,}"
+            if reasons:
+                lost += " (" + ", ".join(f"{k} {v:,}" for k, v in reasons.items()) + ")"
+            if row.lost_unowed:
+                lost += f", unowed {int(row.lost_unowed):,}"
+            out.append(f"  #{n} {row.action} {row.detail}  {_fmt_time(row.start)} to {end}  {lost}")
+    rt = reconnect_times(result)
+    if len(rt):
+        done = rt[rt.reconnected_at.notna()]
+        line = (
+            f"  {rt.client.nunique():,} clients disconnected {len(rt):,} times; "
+            f"{len(done):,} reconnections"
+        )
+        if len(done):
+            busiest = done.to_server.value_counts()
+            line += (
+                f", gap median {done.gap.median():.3f} s, max {done.gap.max():.3f} s, "
+                f"busiest server {busiest.index[0]} ({int(busiest.iloc[0]):,})"
+            )
+        never = rt[rt.reconnected_at.isna()]
+        if len(never):
+            line += f"; {len(never):,} never reconnected ({int(never.gave_up.sum()):,} gave up)"
+        out.extend(["\nreconnects", line])
+    conv = convergence(result)
+    if len(conv):
+        parts = [
+            f"{c} at {r.start:g}s: "
+            + ("not converged" if r.seconds != r.seconds else f"{r.seconds:.3f} s")
+            for c, r in zip(conv.cluster, conv.itertuples(), strict=True)
+        ]
+        out.extend(["\nconvergence", *(f"  {p}" for p in parts)])
+    return out
 
 
 def _failover_lines(result: Result) -> list[str]:
