@@ -36,6 +36,26 @@ class DropReason(IntEnum):
     #: A reply mapped with ``_GR_.`` goes straight to the requester's server
     #: (handleGatewayReply); other subscriptions on its subject do not get it.
     REPLY_ROUTED_DIRECT = 6
+    #: A route or gateway connection (or a client's) was cut by a ``link_down``
+    #: fault: lost in flight on it, or not sent because the connection was gone.
+    LINK_DOWN = 7
+    #: A server crashed: lost in flight to or inside it, or owed to one of its
+    #: clients while they were cut off.
+    SERVER_DOWN = 8
+    #: A partition cut the path: lost when a blackholed connection was closed as
+    #: stale, or owed across a partition whose connections were already closed.
+    PARTITION = 9
+    #: Published while the client was reconnecting, beyond its reconnect buffer.
+    RECONNECT_BUFFER_FULL = 10
+    #: The server closed a slow consumer (max_pending or write deadline);
+    #: what was queued for it, and what it missed until it reconnected, is lost.
+    SLOW_CONSUMER_SERVER = 11
+    #: The client library's pending limits for the subscription were exceeded.
+    SLOW_CONSUMER_CLIENT = 12
+    #: The subscribing client process was killed with the message on its way.
+    CLIENT_KILLED = 13
+    #: The server was shutting down in lame-duck mode and closed the connection.
+    LAME_DUCK = 14
 
     @property
     def label(self) -> str:
@@ -57,6 +77,8 @@ class Outcome(IntEnum):
     OK = 1
     TIMEOUT = 2
     NO_RESPONDERS = 3
+    #: The requesting client was killed with the request pending.
+    CLIENT_GONE = 4
 
     @property
     def label(self) -> str:
@@ -96,6 +118,10 @@ class Trace:
         self.sub_queue: list[str | None] = []
         self.sub_start = array("d")
         self.sub_stop = array("d")
+        self.sub_server = array("q")
+        # a subscription whose connection died: when, and the DropReason (0 = alive)
+        self.sub_lost = array("d")
+        self.sub_lost_reason = array("b")
         # messages: id is the row index
         self.msg_time = array("d")
         self.msg_client = array("q")
@@ -177,18 +203,87 @@ class Trace:
         self.clients.append((name, workload, role, server))
         return len(self.clients) - 1
 
-    def add_sub(self, client: int, subject: str, queue: str | None, t: float) -> int:
-        """Record a subscription made at ``t``; return its id."""
+    def add_sub(
+        self, client: int, subject: str, queue: str | None, t: float, server: int = -1
+    ) -> int:
+        """Record a subscription made at ``t`` on ``server``; return its id."""
         self.sub_client.append(client)
         self.sub_subject.append(self.subject_id(subject))
         self.sub_queue.append(queue)
         self.sub_start.append(t)
         self.sub_stop.append(float("nan"))
+        self.sub_server.append(server)
+        self.sub_lost.append(float("nan"))
+        self.sub_lost_reason.append(0)
         return len(self.sub_client) - 1
 
     def end_sub(self, sub_id: int, t: float) -> None:
         """Record that subscription ``sub_id`` was removed at ``t``."""
         self.sub_stop[sub_id] = t
+
+    def lose_sub(self, sub_id: int, t: float, reason: DropReason) -> None:
+        """Record that the connection of subscription ``sub_id`` died at ``t``.
+
+        Deliveries recorded for it that arrive after ``t`` were still on the
+        wire (or in the server's outbound buffer): :meth:`apply_losses` turns
+        them into drops with ``reason``.  The first loss of a subscription wins.
+        """
+        if self.sub_lost_reason[sub_id] == 0:
+            self.sub_lost[sub_id] = t
+            self.sub_lost_reason[sub_id] = reason
+            if self.sub_stop[sub_id] != self.sub_stop[sub_id]:
+                self.sub_stop[sub_id] = t
+
+    def retime(self, sub_ids: set[int], t_from: float, t_new: float) -> None:
+        """Deliveries to ``sub_ids`` held back (arrival ``inf``) arrive at ``t_new`` instead.
+
+        A blackholed connection holds what is sent on it (TCP retransmits);
+        when the path heals before the connection is closed, the held data
+        arrives in one burst.  ``t_from`` only documents when the hold began.
+        """
+        import numpy as np
+
+        self.flush()
+        ids = np.fromiter(sub_ids, np.int64, len(sub_ids))
+        for _, sub, t, _, _ in self._dlv_chunks:
+            held = np.isinf(t) & np.isin(sub, ids)
+            t[held] = t_new
+
+    def apply_losses(self, end: float) -> None:
+        """Turn deliveries that arrive after their subscription's connection died into drops.
+
+        Owed ones become drops with the subscription's loss reason; unowed
+        ones are simply removed (they were never owed and never arrived).
+        Deliveries still held on a blackholed connection at ``end`` (arrival
+        ``inf``) become drops ``in_flight_at_end``.
+        """
+        import numpy as np
+
+        self.flush()
+        if not self._dlv_chunks:
+            return
+        lost_t = np.frombuffer(self.sub_lost, dtype=np.float64)
+        lost_r = np.frombuffer(self.sub_lost_reason, dtype=np.int8)
+        server = np.frombuffer(self.sub_server, dtype=np.int64)
+        kept = []
+        for msg, sub, t, via, exp in self._dlv_chunks:
+            held = np.isinf(t)
+            cut = (t > lost_t[sub]) | held  # NaN (alive) compares False
+            if cut.any():
+                owed = cut & (exp != 0)
+                for m, s, h in zip(msg[owed], sub[owed], held[owed], strict=True):
+                    lost = float(lost_t[s])
+                    if h and not lost <= end:
+                        reason, at = DropReason.IN_FLIGHT_AT_END, end
+                    else:
+                        reason, at = DropReason(int(lost_r[s])), lost
+                    self.add_drop(int(m), int(s), None, int(server[s]), at, reason)
+                keep = ~cut
+                kept.append((msg[keep], sub[keep], t[keep], via[keep], exp[keep]))
+                self._dlv_flushed -= int(cut.sum())
+            else:
+                kept.append((msg, sub, t, via, exp))
+        self._dlv_chunks[:] = kept
 
     def add_msg(
         self,

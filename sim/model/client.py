@@ -1,26 +1,43 @@
-"""A client connection: publishes, subscribes, and receives status messages.
+"""A client connection: publishes, subscribes, reconnects as the NATS client libraries do.
 
 A client is connected to one server over two one-way links (``up`` to the
 server, ``down`` from it), each FIFO with its own latency stream.  What the
 client *does* with messages — reply, time out, count — belongs to the
 workloads, which register handlers on the subscriptions they make.
+
+When its connection dies the client reconnects as nats.go's ``doReconnect``
+does (digest §8): the current server goes to the end of the pool, the next
+one is tried at once, and the client sleeps ``reconnect_wait`` (+ up to
+``reconnect_jitter``) only before the attempt that completes a pass over the
+pool; a server leaves the pool after ``max_reconnect`` failed attempts.
+Once connected it re-sends every subscription, then the publishes it
+buffered meanwhile (up to ``reconnect_buffer`` bytes; beyond that a publish
+fails and is booked as ``reconnect_buffer_full``).  Its subscriptions on the
+new server are new rows in the trace (new ids, the new server).
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim.model.clock import Call, Clock
 from sim.model.intent import InterestLedger
 from sim.model.link import Link
 from sim.model.message import Msg, Sub
-from sim.trace import MsgKind, Trace
+from sim.trace import DropReason, MsgKind, Trace
 
 if TYPE_CHECKING:
     from sim.model.server import Server
 
-__all__ = ["Client"]
+__all__ = ["CONNECTED", "DEAD", "GAVE_UP", "RECONNECTING", "Client"]
+
+CONNECTED, RECONNECTING, GAVE_UP, DEAD = "connected", "reconnecting", "gave_up", "dead"
+
+#: bytes a buffered ``PUB <subject> <size>\r\n…\r\n`` takes besides subject and payload
+PUB_OVERHEAD = 12
 
 
 class Client:
@@ -41,6 +58,11 @@ class Client:
     no_responders : bool
         Whether the client asks for 503 no-responders status messages; nats.go
         and nats.py both do whenever the server supports headers (digest §7).
+    net : Network, optional
+        Where reconnects find servers, links and reachability; without it the
+        client never reconnects.
+    profile : ClientProfile, optional
+        The client library's options (reconnect, buffer, pings, pending limits).
     """
 
     def __init__(
@@ -55,6 +77,8 @@ class Client:
         ledger: InterestLedger,
         workload: int,
         no_responders: bool = True,
+        net: Any = None,
+        profile: Any = None,
     ) -> None:
         self.id = cid
         self.name = name
@@ -66,12 +90,53 @@ class Client:
         self.ledger = ledger
         self.workload = workload
         self.no_responders = no_responders
+        self.net = net
+        self.profile = profile
+        #: where the client runs: its first server's place (for partitions)
+        self.home = server.idx
+        #: latency of its connections (a DistSpec; new links on each reconnect)
+        self.latency: Any = None
         #: called with the request message when a 503 no-responders status arrives
         self.status_handler: Callable[[Msg], None] | None = None
+        #: called when the client process is killed (workloads settle what is pending)
+        self.kill_handlers: list[Callable[[], None]] = []
+        self.state = CONNECTED
+        #: logical subscription key → its Sub on the current connection
+        self.subs: dict[int, Sub] = {}
+        self._key_of: dict[int, int] = {}  # trace sub id → logical key
+        self._keys = 0
+        #: publishes waiting for a connection, and their bytes
+        self.buffer: list[Msg] = []
+        self.buffered = 0
+        self.connected_at = 0.0
+        self.lost_at = 0.0
+        self.lost_reason = DropReason.LINK_DOWN
+        self.connections = 1
+        #: reconnect state: the server pool (ids), attempts per server, pass position
+        self.pool: list[int] = []
+        self.attempts: dict[int, int] = {}
+        self._pass = 0
+        #: messages per second the application handles (None: at once)
+        self.read_rate: float | None = None
+        #: per subscription (trace id): completion times and bytes of what waits to be handled
+        self._pending: dict[int, tuple[deque[tuple[float, int]], list[float]]] = {}
+        #: the socket is not read from ``stall_from`` until ``stall_until`` (a stalled process)
+        self.stall_from = math.inf
+        self.stall_until = math.inf
+        #: bytes written to the stalled socket and not read; when writes started to block
+        self.unread = 0
+        self.blocked_at = math.nan
+        server.clients[cid] = self
 
     def __repr__(self) -> str:
         return f"<Client {self.name} on {self.server.name}>"
 
+    @property
+    def alive(self) -> bool:
+        """False once the client process was killed (until it is restarted)."""
+        return self.state != DEAD
+
+    # --------------------------------------------------------------- messages
     def publish(
         self,
         subject: str,
@@ -79,12 +144,27 @@ class Client:
         kind: MsgKind = MsgKind.PUBLISH,
         reply: str | None = None,
         request: int = -1,
-    ) -> Msg:
-        """Publish now; the message reaches the server after the link delay."""
+    ) -> Msg | None:
+        """Publish now; the message reaches the server after the link delay.
+
+        While reconnecting the message waits in the reconnect buffer (or is
+        lost if the buffer is full); a dead client publishes nothing (None).
+        """
+        state = self.state
+        if state != CONNECTED and state != RECONNECTING:
+            return None
         now = self.clock.env._now
         mid = self.trace.add_msg(now, self.id, self.server.idx, subject, size, kind, 0, request)
         msg = Msg(mid, subject, reply, size, now, self, kind, self.workload, request)
-        self.up.send(now, self.server.on_client_msg, msg)
+        if state == CONNECTED:
+            self.up.send(now, self.server.on_client_msg, msg)
+            return msg
+        need = size + len(subject) + (len(reply) + 1 if reply else 0) + PUB_OVERHEAD
+        if self.buffered + need <= self.profile.reconnect_buffer:
+            self.buffer.append(msg)
+            self.buffered += need
+        else:
+            self.net.wire.lose_unrouted(msg, DropReason.RECONNECT_BUFFER_FULL, now)
         return msg
 
     def subscribe(
@@ -94,21 +174,291 @@ class Client:
         handler: Callable[[Call], None] | None = None,
     ) -> Sub:
         """Send SUB now; ``handler`` (if any) is called at each delivery."""
+        self._keys += 1
+        key = self._keys
+        sub = self._new_sub(key, subject, queue, handler)
+        if self.state == CONNECTED:
+            self.up.send(self.clock.now, self.server.on_client_sub, sub)
+        elif self.state == RECONNECTING:
+            sub.lost = self.lost_reason  # sent with the others once reconnected
+        return sub
+
+    def _new_sub(
+        self, key: int, subject: str, queue: str | None, handler: Callable[[Call], None] | None
+    ) -> Sub:
         now = self.clock.now
-        sid = self.trace.add_sub(self.id, subject, queue, now)
+        sid = self.trace.add_sub(self.id, subject, queue, now, self.server.idx)
         sub = Sub(sid, subject, queue, client=self, server=self.server.idx, handler=handler)
-        self.ledger.add(sub)
-        self.up.send(now, self.server.on_client_sub, sub)
+        if self.read_rate is not None or self.stall_from < math.inf:
+            sub.reader = self.read
+        self.subs[key] = sub
+        self._key_of[sid] = key
+        if self.state != DEAD:
+            self.ledger.add(sub)
         return sub
 
     def unsubscribe(self, sub: Sub) -> None:
         """Send UNSUB now; the server stops delivering once it arrives."""
+        cur = self.subs.pop(self._key_of.get(sub.id, -1), None)
+        if cur is None:
+            return
         now = self.clock.now
-        self.ledger.remove(sub)
-        self.trace.end_sub(sub.id, now)
-        self.up.send(now, self.server.on_client_unsub, sub)
+        if self.state != DEAD:
+            self.ledger.remove(cur)
+        self.trace.end_sub(cur.id, now)
+        if self.state == CONNECTED:
+            self.up.send(now, self.server.on_client_unsub, cur)
 
     def on_no_responders(self, ev: Call) -> None:
         """A 503 status arrives for the request ``ev.value``."""
         if self.status_handler is not None:
             self.status_handler(ev._value)
+
+    # ------------------------------------------------------------ connection
+    def connection_lost(self, reason: DropReason) -> None:
+        """The connection closed (reset, stale, or closed by the server): reconnect.
+
+        What was on its way in either direction is lost with ``reason``, and
+        so is every message owed to its subscriptions until they are back.
+        """
+        if self.state != CONNECTED:
+            return
+        now = self.clock.now
+        self.state = RECONNECTING
+        self.lost_at = now
+        self.lost_reason = reason
+        self._close(reason)
+        self.trace.add_event(now, self.server.idx, "client_disconnected", self.name, reason)
+        if not self.profile.allow_reconnect:
+            self._give_up()
+            return
+        self._pass = 0
+        self.attempts = {}
+        if not self.pool:
+            self.pool = self.net.client_pool(self)
+        self._next_attempt()
+
+    def _close(self, reason: DropReason) -> None:
+        """Close the current connection at both ends; book what it carried."""
+        now = self.clock.now
+        self.server.drop_client(self)
+        for sub in self.subs.values():
+            sub.lost = reason
+            self.trace.lose_sub(sub.id, now, reason)
+        self.net.wire.lose({("c", self.id)}, reason, (self.up, self.down))
+
+    def _next_attempt(self, ev: Call | None = None) -> None:
+        """Pick the next server as nats.go ``selectNextServer`` does, sleeping after a pass."""
+        if self.state != RECONNECTING:
+            return
+        p = self.profile
+        cur = self.server.idx
+        if cur in self.pool:
+            self.pool.remove(cur)
+            if p.max_reconnect < 0 or self.attempts.get(cur, 0) < p.max_reconnect:
+                self.pool.append(cur)
+        if not self.pool:
+            self._give_up()
+            return
+        nxt = self.pool[0]
+        self.server = self.net.servers_by_idx[nxt]
+        delay = 0.0
+        if self._pass + 1 >= len(self.pool):
+            self._pass = 0
+            delay = p.reconnect_wait + p.reconnect_jitter * self.net.client_rng(self).random()
+        else:
+            self._pass += 1
+        self.attempts[nxt] = self.attempts.get(nxt, 0) + 1
+        if self.stall_from <= self.clock.now:
+            if self.stall_until == math.inf:
+                return  # a hung process does not reconnect; resume() restarts the loop
+            delay = max(delay, self.stall_until - self.clock.now)
+        self.clock.after(delay, self._attempt, nxt)
+
+    def _attempt(self, ev: Call) -> None:
+        """Dial server ``ev.value``: connected after a handshake, refused, or timed out."""
+        if self.state != RECONNECTING:
+            return
+        srv = self.net.servers_by_idx[ev._value]
+        wire = self.net.wire
+        if wire.reachable(self.home, srv.idx) and self.net.outages.accepts(srv):
+            # TCP handshake, then INFO/CONNECT/PING/PONG: about two round trips
+            self.up, self.down = self.net.client_links(self)
+            t = self.down.arrival(self.up.arrival(self.clock.now))
+            t = self.down.arrival(self.up.arrival(t))
+            self.clock.at(t, self._handshake_done, srv)
+        elif srv.idx in wire.down or not self.net.outages.accepts(srv):
+            self._next_attempt()  # connection refused at once
+        else:
+            self.clock.after(self.profile.connect_timeout, self._next_attempt)
+
+    def _handshake_done(self, ev: Call) -> None:
+        srv = ev._value
+        if self.state != RECONNECTING:
+            return
+        if not self.net.wire.reachable(self.home, srv.idx) or not self.net.outages.accepts(srv):
+            self._next_attempt()
+            return
+        self._connect(srv)
+
+    def _connect(self, srv: Server) -> None:
+        """Connected to ``srv``: re-send the subscriptions, then the buffered publishes."""
+        now = self.clock.now
+        gap = now - self.lost_at
+        self.server = srv
+        self.state = CONNECTED
+        self.connected_at = now
+        self.connections += 1
+        self.attempts[srv.idx] = 0
+        srv.clients[self.id] = self
+        for key, old in list(self.subs.items()):
+            if old.lost or old.server != srv.idx:
+                self.ledger.remove(old)
+            sub = self._new_sub(key, old.subject, old.queue, old.handler)
+            self.up.send(now, srv.on_client_sub, sub)
+        for msg in self.buffer:
+            self.up.send(now, srv.on_client_msg, msg)
+        self.buffer = []
+        self.buffered = 0
+        self.trace.add_event(now, srv.idx, "client_reconnected", self.name, gap)
+
+    def _give_up(self) -> None:
+        """The pool is exhausted (or reconnecting is off): closed for good."""
+        now = self.clock.now
+        self.state = GAVE_UP
+        for msg in self.buffer:
+            self.net.wire.lose_unrouted(msg, self.lost_reason, now)
+        self.buffer = []
+        self.buffered = 0
+        self.trace.add_event(now, self.server.idx, "client_gave_up", self.name, self.lost_reason)
+
+    # ----------------------------------------------------------------- reading
+    def read(self, t: float, msg: Msg, sub: Sub, owed: bool) -> float | None:
+        """When the application gets ``msg``, which reached the socket at ``t`` (None: dropped).
+
+        A stalled client reads nothing until the stall ends; the server sees
+        the unread bytes pile up — past the kernel buffers (``tcp_buffer``)
+        its writes block, and it closes the client as a slow consumer when
+        its pending bytes pass ``max_pending`` or a write has blocked for
+        ``write_deadline`` (digest §2, ``queueOutbound``,
+        ``handleWriteTimeout``).  What the client reads waits in the
+        subscription's pending queue for the application (``read_rate``);
+        past the library's pending limits it is dropped as a client-side
+        slow consumer.
+        """
+        if t >= self.stall_from:
+            self._unread(msg)
+            t = max(t, self.stall_until)
+        rate = self.read_rate
+        if rate is None:
+            return t
+        queue, state = self._pending.setdefault(sub.id, (deque(), [0.0, 0.0]))
+        while queue and queue[0][0] <= t:
+            state[1] -= queue.popleft()[1]
+        p = self.profile
+        if len(queue) >= p.pending_msgs or state[1] + msg.size > p.pending_bytes:
+            if owed:
+                self.trace.add_drop(
+                    msg.id, sub.id, None, self.server.idx, t, DropReason.SLOW_CONSUMER_CLIENT
+                )
+            return None
+        done = max(t, state[0]) + 1.0 / rate
+        state[0] = done
+        state[1] += msg.size
+        queue.append((done, msg.size))
+        return done
+
+    def _unread(self, msg: Msg) -> None:
+        """Count ``msg`` as written to the stalled socket; close a slow consumer like the server."""
+        if self.state != CONNECTED:
+            return
+        self.unread += msg.size + len(msg.subject) + PUB_OVERHEAD
+        opts = self.net.scenario.topology.server
+        over = self.unread - opts.tcp_buffer
+        if over <= 0:
+            return
+        now = self.clock.now
+        if over > opts.max_pending:
+            self.clock.at(now, self._slow_close, (self.connections, 1))
+        elif math.isnan(self.blocked_at):
+            self.blocked_at = now
+            deadline = now + opts.write_deadline
+            if deadline < self.stall_until:
+                self.clock.at(deadline, self._slow_close, (self.connections, 2))
+
+    def _slow_close(self, ev: Call) -> None:
+        number, why = ev._value
+        if self.state != CONNECTED or number != self.connections:
+            return
+        self.trace.add_event(self.clock.now, self.server.idx, "slow_consumer", self.name, why)
+        self.connection_lost(DropReason.SLOW_CONSUMER_SERVER)
+
+    def stall(self, until: float = math.inf) -> None:
+        """Stop reading from the socket (the process hangs) until ``until`` or :meth:`resume`."""
+        self.stall_from = self.clock.now
+        self.stall_until = until
+        self._set_readers()
+
+    def resume(self) -> None:
+        """Read again: what piled up is read now."""
+        now = self.clock.now
+        if self.stall_until > now:
+            self.stall_until = now
+            # what was written while stalled and still waits for ``inf`` is read now
+            self.trace.retime({s.id for s in self.subs.values()}, math.inf, now)
+            if self.state == CONNECTED and self.up not in self.net.wire.held:
+                self.net.wire.release({("c", self.id)}, ())
+        self.stall_from = math.inf
+        self.unread = 0
+        self.blocked_at = math.nan
+        self._set_readers()
+        if self.state == RECONNECTING:
+            self.clock.after(0.0, self._next_attempt)
+
+    def _set_readers(self) -> None:
+        slow = self.read_rate is not None or self.stall_from < math.inf
+        for sub in self.subs.values():
+            sub.reader = self.read if slow else None
+        self.server.replan()
+
+    # ----------------------------------------------------------------- process
+    def kill(self) -> None:
+        """The client process dies: its connection resets, it means nothing any more."""
+        if self.state == DEAD:
+            return
+        now = self.clock.now
+        was_connected = self.state == CONNECTED
+        self.state = DEAD
+        for sub in self.subs.values():
+            self.ledger.remove(sub)
+        if was_connected:
+            self._close(DropReason.CLIENT_KILLED)
+        for msg in self.buffer:
+            self.net.wire.lose_unrouted(msg, DropReason.CLIENT_KILLED, now)
+        self.buffer = []
+        self.buffered = 0
+        for handler in self.kill_handlers:
+            handler()
+        self.net.wire.cancel(lambda cb, _v: getattr(cb, "__self__", None) is self)
+        self.net.wire.cancel(
+            lambda cb, _v: getattr(getattr(cb, "__self__", None), "client", None) is self
+        )
+        self.trace.add_event(now, self.server.idx, "client_killed", self.name, 0.0)
+
+    def restart(self) -> None:
+        """The killed process starts again: it connects and makes its subscriptions anew."""
+        if self.state != DEAD:
+            return
+        self.state = RECONNECTING
+        self.lost_at = self.clock.now
+        self.lost_reason = DropReason.CLIENT_KILLED
+        for sub in self.subs.values():
+            sub.lost = DropReason.CLIENT_KILLED  # owed again once re-made on the new connection
+        self.attempts = {}
+        home = self.net.servers_by_idx[self.home]
+        self.server = home
+        self.pool = self.net.client_pool(self)
+        # a fresh process starts with its configured server first
+        self._pass = 1 if len(self.pool) > 1 else 0
+        self.attempts[home.idx] = 1
+        self.clock.after(0.0, self._attempt, home.idx)

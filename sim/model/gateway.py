@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim.model.clock import Call, Clock
 from sim.model.link import Link
 from sim.scenario.spec import GatewaySpec
 from sim.subjects import SubjectTrie, subject_matches
-from sim.trace import Trace
+from sim.trace import DropReason, Trace
 
 if TYPE_CHECKING:
     from sim.model.message import Msg
@@ -48,7 +48,7 @@ OPTIMISTIC = "optimistic"
 class Outbound:
     """An outbound gateway connection from this server to one server of a remote cluster."""
 
-    __slots__ = ("cluster", "link", "mode", "ni", "order", "peer", "plain", "queues", "rtt")
+    __slots__ = ("cluster", "link", "mode", "ni", "order", "peer", "plain", "queues", "rtt", "t")
 
     def __init__(self, cluster: str, peer: Server, link: Link, mode: str, order: int) -> None:
         self.cluster = cluster
@@ -57,6 +57,7 @@ class Outbound:
         self.mode = mode
         self.order = order
         self.rtt = 0.0  # unmeasured; nats-server's c.rtt is 0 until the first PONG
+        self.t = 0.0  # when it connected (its ping schedule starts there)
         self.plain = SubjectTrie()  # remote cluster's plain interest (interest-only mode)
         self.queues = SubjectTrie()  # remote cluster's queue interest (always)
         self.ni: set[str] = set()  # optimistic mode: subjects the remote said it does not want
@@ -123,13 +124,33 @@ class Gateways:
         self._recent_ids = 0
         #: cluster name → its servers, for choosing where to (re)dial; set by the network
         self.members: dict[str, list[Server]] = {}
+        #: cluster → why this server has no outbound connection to it (until it is back)
+        self.lost: dict[str, DropReason] = {}
+        #: the network's reachability (sim.model.wire.Wire), set by the network
+        self.wire: Any = None
+        #: retry timing: (connect retry, dial timeout) — gatewayConnectDelay, DEFAULT_ROUTE_DIAL
+        self.retry = (1.0, 1.0)
+        #: the running outbound dial per cluster, so that one close starts one redial loop
+        self._dialing: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Forget every connection and all interest: the server restarts."""
+        self.outbound = {}
+        self.ordered = []
+        self.inbound = {}
+        self.tally = {}
+        self.recent = SubjectTrie()
+        self.lost = {}
+        self._dialing = {}
 
     # ------------------------------------------------------------- connections
     def connect(self, cluster: str, peer: Server) -> None:
         """Open an outbound connection to ``peer`` (of ``cluster``); it accepts it."""
         link = self.link_factory(self.server, peer)
         ob = Outbound(cluster, peer, link, self.spec.mode, len(self.outbound))
+        ob.t = self.clock.now
         self.outbound[cluster] = ob
+        self.lost.pop(cluster, None)
         self._reorder()
         peer.gw.accept(self.server)
         first = self.spec.first_ping * (1 + 0.2 * self.rng.random())
@@ -189,12 +210,12 @@ class Gateways:
                     self._send_interest(ib, s, None, True)
 
     def _send_interest(self, ib: Inbound, subject: str, queue: str | None, add: bool) -> None:
-        arg = (self.server.cluster, subject, queue, add)
+        arg = (self.server.idx, self.server.cluster, subject, queue, add)
         ib.link.send(self.clock.now, ib.remote.gw.on_interest, arg)
 
     def on_interest(self, ev: Call) -> None:
         """RS+/RS- from the remote cluster arrives on our outbound connection."""
-        cluster, subject, queue, add = ev._value
+        _, cluster, subject, queue, add = ev._value
         ob = self.outbound.get(cluster)
         if ob is None:
             return
@@ -230,7 +251,7 @@ class Gateways:
             ib.mode = INTEREST_ONLY
             ib.sent_ni.clear()
             subjects = [s for (s, q), n in self.tally.items() if q is None and n > 0]
-            arg = (self.server.cluster, subjects)
+            arg = (self.server.idx, self.server.cluster, subjects)
             ib.link.send(self.clock.now, ib.remote.gw.on_all_subs, arg)
             self.trace.add_event(
                 self.clock.now, self.server.idx, "gateway_interest_only", ib.remote.name, ib.count
@@ -238,7 +259,7 @@ class Gateways:
 
     def on_all_subs(self, ev: Call) -> None:
         """The remote switched the account to interest-only and sent all its subscriptions."""
-        cluster, subjects = ev._value
+        _, cluster, subjects = ev._value
         ob = self.outbound.get(cluster)
         if ob is None:
             return
@@ -272,12 +293,12 @@ class Gateways:
             ob.link.send(t0, ob.peer.on_gateway_msg, arg)
         return sent
 
-    def send_direct(self, msg: Msg, t0: float, cluster: str) -> bool:
+    def send_direct(self, msg: Msg, t0: float, cluster: str, src: int) -> bool:
         """Send a ``_GR_``-mapped reply straight to ``cluster``, with no interest check."""
         ob = self.outbound.get(cluster)
         if ob is None:
             return False
-        ob.link.send(t0, ob.peer.on_gateway_reply, msg)
+        ob.link.send(t0, ob.peer.on_gateway_reply, (msg, src))
         return True
 
     # --------------------------------------------------------------------- RTT
@@ -305,27 +326,50 @@ class Gateways:
 
     # ------------------------------------------------------------------ failure
     def disconnect(self, cluster: str, reconnect_to: Server | None = None) -> None:
+        """Lose the outbound connection to ``cluster`` (reset) and redial after the delay."""
+        self.close_outbound(cluster, DropReason.LINK_DOWN, reconnect_to)
+
+    def close_outbound(
+        self, cluster: str, reason: DropReason, reconnect_to: Server | None = None
+    ) -> Outbound | None:
         """Lose the outbound connection to ``cluster`` and reconnect after the delay.
 
         All interest learned on it goes with it: nothing is sent to that
         cluster until a new connection is up and the remote has re-sent its
         interest (``removeRemoteGatewayConnection``).  The retry comes after
         1 s + rand(0-100 ms) (``reconnectGateway``), to ``reconnect_to`` or a
-        random other server of that cluster (nats-server shuffles the URLs).
+        random server of that cluster (nats-server shuffles the URLs); a dial
+        that fails is retried every ``connect_retry`` (plus the dial timeout
+        when the path is blackholed), forever (explicit gateways).
         """
         ob = self.outbound.pop(cluster, None)
         if ob is None:
-            return
+            return None
         ob.peer.gw.inbound.pop(self.server.idx, None)
+        self.lost[cluster] = reason
         self._reorder()
-        self.trace.add_event(self.clock.now, self.server.idx, "gateway_down", cluster, 0.0)
+        self.trace.add_event(self.clock.now, self.server.idx, "gateway_down", cluster, reason)
         delay = 1.0 + 0.1 * self.rng.random()
+        self._dial_later(cluster, delay, reconnect_to)
+        return ob
 
-        others = [m for m in self.members.get(cluster, []) if m is not ob.peer] or [ob.peer]
-        peer = reconnect_to if reconnect_to is not None else others[self.rng.randrange(len(others))]
+    def _dial_later(self, cluster: str, delay: float, prefer: Server | None = None) -> None:
+        token = self._dialing.get(cluster, 0) + 1
+        self._dialing[cluster] = token
+        self.clock.after(delay, self._dial, (cluster, token, prefer))
 
-        def again(ev: Call) -> None:
+    def _dial(self, ev: Call) -> None:
+        cluster, token, prefer = ev._value
+        me = self.server
+        if self._dialing.get(cluster) != token or cluster in self.outbound or not me.up:
+            return
+        members = self.members.get(cluster, [])
+        peer = prefer if prefer is not None else members[self.rng.randrange(len(members))]
+        wire = self.wire
+        if wire is None or wire.reachable(me.idx, peer.idx):
             self.connect(cluster, peer)
-            self.trace.add_event(self.clock.now, self.server.idx, "gateway_up", cluster, 0.0)
-
-        self.clock.after(delay, again)
+            self.trace.add_event(self.clock.now, me.idx, "gateway_up", cluster, 0.0)
+            return
+        connect_retry, dial_timeout = self.retry
+        blackholed = peer.idx not in wire.down and wire.cut(me.idx, peer.idx) is not None
+        self._dial_later(cluster, connect_retry + (dial_timeout if blackholed else 0.0))

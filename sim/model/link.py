@@ -69,6 +69,9 @@ class Link:
         self.low, self.span, self.draw, self.stream = sample
         self.last = 0.0
 
+    def __repr__(self) -> str:
+        return f"<Link {self.name}>"
+
     def arrival(self, t_send: float) -> float:
         """Return (and commit) the arrival time of a message sent at ``t_send``."""
         t = t_send + (self.low + self.span * self.draw(self.stream))

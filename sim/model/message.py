@@ -71,7 +71,19 @@ class Sub:
     number of members there (nats-server ``qw``, digest §1 and §3).
     """
 
-    __slots__ = ("client", "down", "handler", "id", "peer", "queue", "server", "subject", "weight")
+    __slots__ = (
+        "client",
+        "down",
+        "handler",
+        "id",
+        "lost",
+        "peer",
+        "queue",
+        "reader",
+        "server",
+        "subject",
+        "weight",
+    )
 
     def __init__(
         self,
@@ -94,6 +106,11 @@ class Sub:
         self.handler = handler
         #: the server → client link deliveries travel on (None for a route's shadow sub)
         self.down = client.down if client is not None else None
+        #: the DropReason its connection died of (0 while the connection lives)
+        self.lost = 0
+        #: the client's reader when it does not read at once (a read rate, a
+        #: stall): ``reader(arrival, msg, sub, owed) -> time read, or None if dropped``
+        self.reader: Callable[..., float | None] | None = None
 
     def __repr__(self) -> str:
         who = f"client {self.client.name}" if self.client is not None else f"route {self.peer}"

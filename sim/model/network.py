@@ -11,6 +11,7 @@ the draws of another (common random numbers for before/after comparisons).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,15 @@ from sim.model.clock import Clock
 from sim.model.gateway import Gateways
 from sim.model.intent import InterestLedger
 from sim.model.link import Link
+from sim.model.mesh import Mesh
+from sim.model.message import Msg
+from sim.model.outages import Outages
 from sim.model.server import Server
 from sim.model.topology import describe_dist, region_base_latency, topology_graph
+from sim.model.wire import ConnKey, Wire
 from sim.rng import Dist, RandomStreams, affine_sampler, make_sampler
-from sim.scenario.spec import DistSpec, Placement, Scenario
-from sim.trace import Trace
+from sim.scenario.spec import DistSpec, Placement, Scenario, client_profile
+from sim.trace import DropReason, Trace
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -55,12 +60,20 @@ class Network:
         self.streams = RandomStreams(seed)
         self.servers: dict[str, Server] = {}
         self.clients: dict[str, Client] = {}
+        self.clients_by_idx: list[Client] = []
         #: workload name → its responders (objects with start/stop and ``cluster``),
         #: registered by the workload builders for faults to act on
         self.responders: dict[str, list[Any]] = {}
+        self.wire = Wire(self.clock, self.trace, self.ledger, self._decode, self._owed_on)
+        self.outages: Outages | None = None
         self._build_servers()
         self._build_routes()
         self._build_gateways()
+        self.outages = Outages(self)
+
+    def begin(self) -> None:
+        """The build is over: changes to the route mesh are measured from now on."""
+        self.mesh.begin()
 
     # ------------------------------------------------------------------ build
     def sampler(self, spec: DistSpec, stream: str) -> Callable[[], float]:
@@ -79,24 +92,66 @@ class Network:
             for sname in cluster.server_names(cname):
                 idx = self.trace.add_server(sname, cname, cluster.region)
                 rng = self.streams.stream(f"queue:{sname}")
-                self.servers[sname] = Server(
+                srv = Server(
                     idx, sname, cname, self.clock, self.trace, self.ledger, rng, processing
                 )
+                srv.wire = self.wire
+                self.servers[sname] = srv
+        #: servers in id order
+        self.servers_by_idx: list[Server] = list(self.servers.values())
+        for f in self.scenario.faults:
+            if f.join:
+                for name in f.join:
+                    # not running until the fault starts it
+                    srv = self.servers[name]
+                    srv.up = False
+                    self.wire.down.add(srv.idx)
 
     def _route_latency(self) -> dict[frozenset[str], DistSpec]:
         return {frozenset(link.between): link.latency for link in self.scenario.topology.links}
 
+    def route_link(self, a: Server, b: Server, number: int) -> Link:
+        """The a → b direction of the ``number``-th route connection between a and b."""
+        spec = self._route_latency().get(
+            frozenset((a.name, b.name)), self.scenario.topology.latency.intra_cluster
+        )
+        name = f"route:{a.name}->{b.name}" + (f"#{number}" if number else "")
+        link = self.link(name, spec)
+        if self.outages is not None:
+            self.outages.adjust(link, a.idx, b.idx)
+        return link
+
     def _build_routes(self) -> None:
-        """Join each cluster's servers in a full mesh of routes (digest §3)."""
-        overrides = self._route_latency()
-        default = self.scenario.topology.latency.intra_cluster
-        for a in self.servers.values():
-            for b in self.servers.values():
-                if a is b or a.cluster != b.cluster:
-                    continue
-                spec = overrides.get(frozenset((a.name, b.name)), default)
-                name = f"route:{a.name}->{b.name}"
-                a.add_route(b, self.link(name, spec))
+        """Connect each cluster's servers to their seed routes; gossip completes the mesh.
+
+        A cluster without ``routes`` has every server configured with every
+        other (an explicit full mesh, digest §3).  The seed routes are up at
+        time 0; routes learned by gossip follow at the speed of the INFO
+        exchange.
+        """
+        topo = self.scenario.topology
+        seeds: dict[int, set[int]] = {}
+        for cname, cluster in topo.clusters.items():
+            names = cluster.server_names(cname)
+            for sname in names:
+                listed = cluster.routes if cluster.routes is not None else names
+                seeds[self.servers[sname].idx] = {self.servers[p].idx for p in listed if p != sname}
+        self.mesh = Mesh(
+            self.servers_by_idx,
+            seeds,
+            self.clock,
+            self.trace,
+            self.wire,
+            self.streams.stream("mesh"),
+            self.route_link,
+            topo.server,
+        )
+        for a in self.servers_by_idx:
+            if not a.up:
+                continue
+            for b in sorted(seeds[a.idx]):
+                if self.servers_by_idx[b].up:
+                    self.mesh.connect(a, self.servers_by_idx[b])
 
     def _gateway_link(self, src: Server, dst: Server) -> Link:
         """One direction of a gateway connection: region base latency plus jitter."""
@@ -106,9 +161,13 @@ class Network:
         name = f"gateway:{src.name}->{dst.name}"
         jitter = topo.latency.jitter
         if jitter is None:
-            return Link(name, self.clock, lambda: base)
-        draw = self.sampler(jitter, name)
-        return Link(name, self.clock, lambda: base + draw())
+            link = Link(name, self.clock, lambda: base)
+        else:
+            draw = self.sampler(jitter, name)
+            link = Link(name, self.clock, lambda: base + draw())
+        if self.outages is not None:
+            self.outages.adjust(link, src.idx, dst.idx)
+        return link
 
     def _build_gateways(self) -> None:
         """Join the clusters: each server dials one random server of every other cluster."""
@@ -122,15 +181,29 @@ class Network:
         if len(by_cluster) < 2:
             return
         spec = self.scenario.topology.gateways
+        opts = self.scenario.topology.server
         for s in self.servers.values():
             rng = self.streams.stream(f"gateway:{s.name}")
             s.gw = Gateways(s, spec, self.clock, self.trace, rng, self._gateway_link)
             s.gw.members = by_cluster
+            s.gw.wire = self.wire
+            s.gw.retry = (opts.connect_retry, opts.dial_timeout)
         for s in self.servers.values():
-            rng = self.streams.stream(f"gateway-pick:{s.name}")
-            for cname, members in by_cluster.items():
-                if cname != s.cluster:
-                    s.gw.connect(cname, members[rng.randrange(len(members))])
+            if s.up:
+                self.dial_gateways(s)
+
+    def dial_gateways(self, s: Server) -> None:
+        """``s`` opens its outbound gateway to a random running server of every other cluster."""
+        rng = self.streams.stream(f"gateway-pick:{s.name}")
+        for cname, members in s.gw.members.items():
+            if cname == s.cluster:
+                continue
+            pick = members[rng.randrange(len(members))]
+            if pick.up and self.wire.reachable(s.idx, pick.idx):
+                s.gw.connect(cname, pick)
+            else:
+                s.gw.lost[cname] = DropReason.SERVER_DOWN
+                s.gw._dial_later(cname, s.gw.retry[0])
 
     def graph(self) -> nx.DiGraph:
         """The topology as a networkx graph (see :func:`sim.model.topology.topology_graph`)."""
@@ -169,11 +242,6 @@ class Network:
             "mean_latency": mean,
         }
 
-    @property
-    def servers_by_idx(self) -> list[Server]:
-        """Servers in id order."""
-        return list(self.servers.values())
-
     # ---------------------------------------------------------------- clients
     def candidates(self, placement: Placement) -> list[str]:
         """Return the servers a group of clients may be placed on, in scenario order."""
@@ -201,16 +269,133 @@ class Network:
         workload_id: int,
         role: str,
         server: str,
-        latency: DistSpec | None = None,
+        group: Placement | None = None,
     ) -> Client:
-        """Connect a new client named ``name`` to ``server``."""
+        """Connect a new client named ``name`` to ``server``, with ``group``'s options."""
         if name in self.clients:
             raise ScenarioError("<scenario>", "workloads", f"duplicate client name '{name}'")
         srv = self.servers[server]
+        latency = group.latency if group is not None else None
         spec = latency or self.scenario.topology.latency.client
         up = self.link(f"client:{name}:up", spec)
         down = self.link(f"client:{name}:down", spec)
         cid = self.trace.add_client(name, workload, role, srv.idx)
-        client = Client(cid, name, srv, up, down, self.clock, self.trace, self.ledger, workload_id)
+        if group is not None:
+            profile = client_profile(self.scenario, group)
+        else:
+            profile = self.scenario.clients.resolve()
+        client = Client(
+            cid,
+            name,
+            srv,
+            up,
+            down,
+            self.clock,
+            self.trace,
+            self.ledger,
+            workload_id,
+            net=self,
+            profile=profile,
+        )
+        client.latency = spec
         self.clients[name] = client
+        self.clients_by_idx.append(client)
+        if not srv.up:
+            # its server has not joined yet: it starts by reconnecting elsewhere
+            client.connection_lost(DropReason.SERVER_DOWN)
         return client
+
+    # ------------------------------------------------------------- reconnects
+    def client_pool(self, client: Client) -> list[int]:
+        """The servers ``client`` knows: its server, then the rest of that cluster.
+
+        Learned from INFO ``connect_urls`` (digest §8); shuffled unless the
+        profile says not to (nats.go and nats.py both shuffle by default).
+        """
+        cur = client.server
+        others = [s.idx for s in self.servers_by_idx if s.cluster == cur.cluster and s is not cur]
+        if client.profile.randomize:
+            self.client_rng(client).shuffle(others)
+        return [cur.idx, *others]
+
+    def client_rng(self, client: Client) -> random.Random:
+        """The client's stream for reconnect choices (pool order, jitter)."""
+        return self.streams.stream(f"client:{client.name}:reconnect")
+
+    def client_links(self, client: Client) -> tuple[Link, Link]:
+        """Fresh links for the client's next connection (its own latency streams)."""
+        k = client.connections
+        spec = client.latency
+        return (
+            self.link(f"client:{client.name}:up#{k}", spec),
+            self.link(f"client:{client.name}:down#{k}", spec),
+        )
+
+    # ------------------------------------------------------------ connections
+    def _decode(self, cb: Any, value: Any) -> tuple[ConnKey, str, int] | None:
+        """Which connection a scheduled Call travels on (see :class:`~sim.model.wire.Wire`)."""
+        owner = getattr(cb, "__self__", None)
+        if owner is None:
+            return None
+        fn = cb.__func__
+        if isinstance(owner, Server):
+            me = owner.idx
+            if fn is Server.on_route_msg or fn is Server.on_route_fallback:
+                via = value[2]
+                kind = "route" if fn is Server.on_route_msg else "fallback"
+                return ("r", min(via, me), max(via, me)), kind, me
+            if fn is Server.on_route_sub:
+                return ("r", min(value[0], me), max(value[0], me)), "control", me
+            if fn is Server.on_gateway_msg:
+                return ("g", value[2], me), "gateway", me
+            if fn is Server.on_gateway_reply:
+                return ("g", value[1], me), "gw_reply", me
+            if fn is Server.on_client_msg:
+                return ("c", value.client.id), "client", me
+            if fn is Server.on_client_sub or fn is Server.on_client_unsub:
+                return ("c", value.client.id), "control", me
+            return None
+        if isinstance(owner, Gateways):
+            me = owner.server.idx
+            if fn is Gateways._on_ping:
+                return ("g", value[0], me), "control", me
+            if fn is Gateways.on_interest or fn is Gateways.on_all_subs:
+                return ("g", me, value[0]), "control", me
+            if fn is Gateways._on_pong:
+                return ("g", me, value[0].peer.idx), "control", me
+            return None
+        if isinstance(owner, Mesh):
+            if fn is Mesh.on_info:
+                a, b = value[0], value[1]
+                return ("r", min(a, b), max(a, b)), "control", b
+            return None
+        if isinstance(owner, Client):
+            if fn is Client.on_no_responders:
+                return ("c", owner.id), "control", -1
+            return None
+        client = getattr(owner, "client", None)
+        if isinstance(client, Client) and any(s.handler == cb for s in client.subs.values()):
+            return ("c", client.id), "control", -1
+        return None
+
+    def _owed_on(self, msg: Msg, kind: str, value: Any, dst: int) -> list[tuple[int, str | None]]:
+        """The owed deliveries a message lost on its way to server ``dst`` would have made."""
+        expect = msg.expect
+        out: list[tuple[int, str | None]] = []
+        if kind == "gateway":
+            servers = self.servers_by_idx[dst].cluster_ids
+        elif kind == "gw_reply":
+            servers = frozenset((msg.gr[1],))
+        elif kind == "route":
+            servers = frozenset((dst,))
+        else:
+            servers = frozenset()
+        for srv in sorted(servers):
+            entry = expect.by_server.get(srv)
+            if entry is not None:
+                out.extend((s.id, None) for s in entry[0])
+        if kind != "gw_reply":
+            for q in value[1] or ():
+                if q in expect.queues:
+                    out.append((-1, q))
+        return out

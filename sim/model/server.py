@@ -94,7 +94,8 @@ class _LocalPlan:
         self.queues: dict[str, tuple[Sub, ...]] = r.queues  # type: ignore[assignment]
         self.downs = tuple(s.down for s in plain)
         #: some subscriptions, none of which needs an event of its own (no handler)
-        self.fast = bool(plain) and all(s.handler is None for s in plain)
+        #: or a look at its client's reading (no reader)
+        self.fast = bool(plain) and all(s.handler is None and s.reader is None for s in plain)
         owed = mine[1] if mine is not None else ()
         self.oks = tuple(s in owed for s in plain)
         self.owed: tuple[Sub, ...] = mine[0] if mine is not None else ()
@@ -169,6 +170,31 @@ class Server:
         self.cluster_of: list[str] = []
         #: messages received over gateways (/gatewayz inbound msgs)
         self.gateway_in = 0
+        #: False while crashed (or not yet joined)
+        self.up = True
+        #: client id → client, the connections this server holds
+        self.clients: dict[int, Any] = {}
+        #: peer → why its route went away (until it is back): the reason owed
+        #: copies on that peer's clients are dropped meanwhile
+        self.route_lost: dict[int, DropReason] = {}
+        #: why this server is down (SERVER_DOWN, or LAME_DUCK after a lame-duck stop)
+        self.down_reason = DropReason.SERVER_DOWN
+        #: set by the network: server id → whether it runs, and the reason the
+        #: path to a server is cut (see sim.model.wire)
+        self.wire: Any = None
+
+    def reset(self) -> None:
+        """Forget every subscription, route and client: the process restarts empty."""
+        self.local = SubjectTrie()
+        self.remote = SubjectTrie()
+        self._views = {}
+        self._views_gen = self.remote.genid
+        self.busy = 0.0
+        self.rm = {}
+        self.route_subs = {}
+        self.routes = {}
+        self.clients = {}
+        self.route_lost = {}
 
     def __repr__(self) -> str:
         return f"<Server {self.name} ({self.cluster})>"
@@ -204,10 +230,42 @@ class Server:
     def add_route(self, peer: Server, link: Link) -> None:
         """Open a route to ``peer`` over ``link`` and send it all local interest."""
         self.routes[peer.idx] = (link, peer.on_route_msg, peer.on_route_sub)
+        self.route_lost.pop(peer.idx, None)
         self._views.clear()  # their cached sends may name the old route to peer
         t = self.clock.now
         for (subject, queue), n in self.rm.items():
             link.send(t, peer.on_route_sub, (self.idx, subject, queue, 1 if queue is None else n))
+
+    def remove_route(self, peer: int, reason: DropReason) -> None:
+        """The route to ``peer`` closed: forget it and every subscription learned on it.
+
+        As ``removeRoute`` → ``removeRemoteSubs``: the shadow subscriptions go
+        in one batch, and their weight leaves the cluster-wide gateway tally.
+        """
+        if self.routes.pop(peer, None) is None:
+            return
+        self.route_lost[peer] = reason
+        self._views.clear()
+        for key in [k for k in self.route_subs if k[0] == peer]:
+            sub = self.route_subs.pop(key)
+            self.remote.remove(sub.subject, sub, sub.queue)
+            if self.gw is not None:
+                self.gw.change(sub.subject, sub.queue, -sub.weight)
+
+    def why(self, srv: int, s: Sub | None = None) -> DropReason:
+        """Why an owed copy for subscription ``s`` on server ``srv`` does not get there from here.
+
+        Its client's connection died (the reason it died of), its server is
+        down, the route to it is gone (the reason it went), or — nothing
+        broken — its interest has not arrived yet.
+        """
+        if s is not None and s.lost:
+            return DropReason(s.lost)
+        wire = self.wire
+        if wire is not None and srv in wire.down:
+            return wire.down_reason.get(srv, DropReason.SERVER_DOWN)
+        lost = self.route_lost.get(srv)
+        return lost if lost is not None else _NOT_YET
 
     # ---------------------------------------------------------------- interest
     def on_client_sub(self, ev: Call) -> None:
@@ -224,7 +282,22 @@ class Server:
 
     def on_client_unsub(self, ev: Call) -> None:
         """A client's UNSUB arrives: remove it and propagate the change to routes."""
-        sub: Sub = ev._value
+        self.remove_local(ev._value)
+
+    def replan(self) -> None:
+        """Forget the cached delivery plans (a client's way of reading changed)."""
+        self.local.genid += 1
+
+    def drop_client(self, client: Any) -> None:
+        """Close ``client``'s connection: its subscriptions go as if unsubscribed."""
+        if self.clients.pop(client.id, None) is None:
+            return
+        for sub in list(client.subs.values()):
+            if sub.server == self.idx:
+                self.remove_local(sub)
+
+    def remove_local(self, sub: Sub) -> None:
+        """Remove a client subscription from the sublist and propagate the change."""
         if not self.local.remove(sub.subject, sub, sub.queue):
             return
         key = (sub.subject, sub.queue)
@@ -335,9 +408,9 @@ class Server:
                 view.expect = expect
             if view.missing:
                 # owed on servers whose interest has not reached this one yet
-                add_drop, mid = self.trace.add_drop, msg.id
+                add_drop, mid, why = self.trace.add_drop, msg.id, self.why
                 for s in view.missing:
-                    add_drop(mid, s.id, None, me, t0, _NOT_YET)
+                    add_drop(mid, s.id, None, me, t0, why(s.server, s))
         if self.gw is not None:
             delivered = self._to_gateways(msg, t0, served) or delivered
         if expect.queues:
@@ -361,15 +434,20 @@ class Server:
             msg.gr = (self.cluster, self.idx)
         sent = gw.send(msg, t0, served)
         cluster_of, mine = self.cluster_of, self.cluster
+        lost = gw.lost
         self._drop_unreached(
-            msg, t0, lambda srv: cluster_of[srv] not in sent and cluster_of[srv] != mine
+            msg,
+            t0,
+            lambda srv: cluster_of[srv] not in sent and cluster_of[srv] != mine,
+            None,
+            lambda srv: lost.get(cluster_of[srv]),
         )
         return bool(sent)
 
     def _send_mapped_reply(self, msg: Msg, t0: float) -> None:
         """A reply to a ``_GR_``-mapped request goes straight back to the requester's cluster."""
         home, target = msg.gr
-        ok = self.gw.send_direct(msg, t0, home)
+        ok = self.gw.send_direct(msg, t0, home, self.idx)
         direct = DropReason.REPLY_ROUTED_DIRECT
         self._drop_unreached(msg, t0, lambda srv: srv != target, direct)
         if not ok:
@@ -381,7 +459,7 @@ class Server:
 
     def on_gateway_reply(self, ev: Call) -> None:
         """A ``_GR_`` reply arrives from another cluster: deliver it, or route it to its server."""
-        msg: Msg = ev._value
+        msg: Msg = ev._value[0]
         t0 = self._start()
         self.gateway_in += 1
         target = msg.gr[1]
@@ -480,18 +558,24 @@ class Server:
         msg: Msg,
         t0: float,
         unreached: Callable[[int], bool],
-        reason: DropReason = _NOT_YET,
+        reason: DropReason | None = None,
+        cause: Callable[[int], DropReason | None] | None = None,
     ) -> None:
         """Book every owed subscription on a server ``unreached(server id)`` says this hop misses.
 
-        By default their interest had not reached the server that routed the
-        message (or the cluster it sends to), so the message does not go there.
+        With no ``reason``, each gets :meth:`why` — by default their interest
+        had not reached the server that routed the message (or the cluster it
+        sends to) — unless ``cause(server id)`` names a broken connection.
         """
         add_drop = self.trace.add_drop
         for srv, (subs, _) in msg.expect.by_server.items():
             if unreached(srv):
+                broken = cause(srv) if cause is not None else None
                 for s in subs:
-                    add_drop(msg.id, s.id, None, self.idx, t0, reason)
+                    r = reason
+                    if r is None:
+                        r = broken if broken is not None and not s.lost else self.why(srv, s)
+                    add_drop(msg.id, s.id, None, self.idx, t0, r)
 
     def _deliver_all(self, plan: _LocalPlan, msg: Msg, t0: float, via: int) -> None:
         """Deliver ``msg`` to the plain subscriptions of ``plan`` one by one (some have handlers).
@@ -505,6 +589,11 @@ class Server:
     def _deliver_one(self, s: Sub, msg: Msg, t0: float, via: int, expected: bool) -> None:
         """Deliver ``msg`` to the local subscription ``s``; ``expected``: was it owed."""
         t = s.down.arrival(t0)
+        if s.reader is not None:
+            read = s.reader(t, msg, s, expected)
+            if read is None:
+                return  # the client dropped it (and booked it if owed)
+            t = read
         self.trace.add_delivery(msg.id, s.id, t, via, expected)
         if s.handler is not None:
             self.clock.at(t, s.handler, msg)
@@ -630,7 +719,10 @@ class Server:
         stop = self.trace.sub_stop
         for s in owed:
             if id(s) not in have:
-                reason = _NOT_YET if math.isnan(stop[s.id]) else DropReason.UNSUBSCRIBED
+                if s.lost:
+                    reason = DropReason(s.lost)
+                else:
+                    reason = _NOT_YET if math.isnan(stop[s.id]) else DropReason.UNSUBSCRIBED
                 self.trace.add_drop(msg.id, s.id, None, self.idx, t0, reason)
 
     def _no_responders(self, msg: Msg, t0: float) -> None:

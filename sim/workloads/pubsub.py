@@ -28,7 +28,7 @@ def build_pubsub(net: Network, spec: PubSubWorkload, wid: int, end: float) -> No
     servers = net.place(pubs, f"placement:{spec.name}:pub")
     for i, server in enumerate(servers):
         name = f"{spec.name}.pub{i}"
-        client = net.add_client(name, spec.name, wid, "publisher", server, pubs.latency)
+        client = net.add_client(name, spec.name, wid, "publisher", server, pubs)
         rng = net.streams.stream(f"pub:{name}")
         Arrivals(
             net.clock,
@@ -73,9 +73,10 @@ def _build_subscribers(
     for k, server in enumerate(servers):
         suffix = f"sub{k}" if g == 0 else f"sub{g}.{k}"
         client = net.add_client(
-            f"{spec.name}.{suffix}", spec.name, wid, "subscriber", server, group.latency
+            f"{spec.name}.{suffix}", spec.name, wid, "subscriber", server, group
         )
         subject = client_subjects(template, k)
+        client.read_rate = group.read_rate
 
         def start(ev: Call, client=client, subject=subject) -> None:
             sub = client.subscribe(subject, group.queue)

@@ -53,9 +53,12 @@ class Requester:
         self.pending: dict[str, _Pending] = {}
         self.seq = 0
         client.status_handler = self._on_no_responders
+        client.kill_handlers.append(self._on_kill)
 
     def fire(self) -> None:
-        """Send one request."""
+        """Send one request (none while the process is dead)."""
+        if not self.client.alive:
+            return
         if self.inbox is None:
             self.inbox = self.client.subscribe(self.prefix + "*", handler=self._on_reply)
         self.seq += 1
@@ -63,6 +66,8 @@ class Requester:
         n = len(self.subjects)
         subject = self.subjects[self.rng.randrange(n)] if n > 1 else self.subjects[0]
         msg = self.client.publish(subject, self.spec.size, MsgKind.REQUEST, self.prefix + token)
+        if msg is None:
+            return  # the process is dead: nothing is sent
         self.pending[token] = _Pending(msg)
         wait = self.spec.gather if self.spec.gather is not None else self.spec.timeout
         self.net.clock.after(wait, self._on_deadline, token)
@@ -90,6 +95,11 @@ class Requester:
         token = request.reply[len(self.prefix) :] if request.reply else ""
         if token in self.pending and self.pending[token].replies == 0:
             self._settle(token, Outcome.NO_RESPONDERS)
+
+    def _on_kill(self) -> None:
+        """The requester process dies: its pending requests end unanswered."""
+        for token in list(self.pending):
+            self._settle(token, Outcome.CLIENT_GONE)
 
     def _on_deadline(self, ev: Call) -> None:
         token = ev._value
@@ -142,7 +152,7 @@ class Responder:
         req: Msg = ev._value
         if req.reply is not None:
             reply = self.client.publish(req.reply, self.size, MsgKind.REPLY, request=req.id)
-            if req.gr is not None and req.gr[0] != self.cluster:
+            if reply is not None and req.gr is not None and req.gr[0] != self.cluster:
                 # the request crossed a gateway with a _GR_. reply: this server maps
                 # the reply back and sends it straight home (digest §5)
                 reply.gr = req.gr
@@ -155,7 +165,7 @@ def build_request_reply(net: Network, spec: RequestReplyWorkload, wid: int, end:
         for k, server in enumerate(net.place(group, f"placement:{spec.name}:rsp{g}")):
             suffix = f"rsp{k}" if g == 0 else f"rsp{g}.{k}"
             client = net.add_client(
-                f"{spec.name}.{suffix}", spec.name, wid, "responder", server, group.latency
+                f"{spec.name}.{suffix}", spec.name, wid, "responder", server, group
             )
             responder = Responder(net, client, group, client_subjects(template, k))
             net.responders.setdefault(spec.name, []).append(responder)
@@ -167,7 +177,7 @@ def build_request_reply(net: Network, spec: RequestReplyWorkload, wid: int, end:
     stop = end if req.stop is None else min(req.stop, end)
     for i, server in enumerate(net.place(req, f"placement:{spec.name}:req")):
         name = f"{spec.name}.req{i}"
-        client = net.add_client(name, spec.name, wid, "requester", server, req.latency)
+        client = net.add_client(name, spec.name, wid, "requester", server, req)
         requester = Requester(net, client, req, subjects)
         Arrivals(
             net.clock,
