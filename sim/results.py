@@ -88,16 +88,25 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     kinds = col([None, *(k.name.lower() for k in MsgKind)], object)
 
     sub_client = col(trace.sub_client, i64)
+    # the server each subscription was made on (a reconnect makes new ones);
+    # a trace built without it (-1) means the client's first server
+    sub_server = col(trace.sub_server, i64)
+    if len(sub_client):
+        first = col([c[3] for c in trace.clients], i64)[sub_client]
+        sub_server = np.where(sub_server >= 0, sub_server, first)
+    reason_labels = col([None, *(r.name.lower() for r in DropReason)], object)
     subscriptions = pd.DataFrame(
         {
             "sub_id": np.arange(len(sub_client)),
             "client": c_name[sub_client],
             "workload": c_wl[sub_client],
-            "server": c_srv[sub_client],
+            "server": server_names[sub_server],
             "subject": subjects[col(trace.sub_subject, i64)],
             "queue": sub_queue,
             "t_sub": col(trace.sub_start, f64),
             "t_unsub": col(trace.sub_stop, f64),
+            "t_lost": col(trace.sub_lost, f64),
+            "lost_reason": reason_labels[col(trace.sub_lost_reason, i64)],
         }
     )
 
@@ -105,6 +114,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     m_time = col(trace.msg_time, f64)
     m_server = col(trace.msg_server, i64)
     m_kind = col(trace.msg_kind, i64)
+    msg_request = col(trace.msg_request, i64)
     messages = pd.DataFrame(
         {
             "msg_id": np.arange(len(m_time)),
@@ -126,7 +136,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     d_time = col(dlv[2], f64)
     d_via = col(dlv[3], i64)
     d_origin = m_server[d_msg]
-    d_server = c_srv[sub_client[d_sub]]
+    d_server = server_names[sub_server[d_sub]]
     hops = np.where(d_via < 0, 0, np.where(d_via == d_origin, 1, 2))
     origin = server_names[d_origin]
     via = names(server_names, d_via)
@@ -192,7 +202,17 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     c_cluster = cluster_of[col([c[3] for c in trace.clients], i64)]
     requests["cluster"] = c_cluster[m_client[r_msg]]
     # the cluster whose responder sent the first reply: who served the request
-    requests["served_cluster"] = names(c_cluster, col(trace.req_responder, i64))
+    # the cluster of the server the first reply was published on (a responder
+    # that reconnected elsewhere serves from its new cluster)
+    first_reply: dict[tuple[int, int], int] = {}
+    for mid in np.flatnonzero(m_kind == MsgKind.REPLY):
+        first_reply.setdefault((int(msg_request[mid]), int(m_client[mid])), int(m_server[mid]))
+    responder = col(trace.req_responder, i64)
+    served = np.array(
+        [first_reply.get((int(m), int(c)), -1) for m, c in zip(r_msg, responder, strict=True)],
+        dtype=i64,
+    )
+    requests["served_cluster"] = names(cluster_of, served)
     requests = requests.sort_values("msg_id", kind="stable").reset_index(drop=True)
     return {
         "messages": messages,

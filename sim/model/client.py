@@ -96,6 +96,8 @@ class Client:
         self.home = server.idx
         #: latency of its connections (a DistSpec; new links on each reconnect)
         self.latency: Any = None
+        #: servers it is configured with beyond its cluster (ids), tried after it
+        self.failover: list[int] = []
         #: called with the request message when a 503 no-responders status arrives
         self.status_handler: Callable[[Msg], None] | None = None
         #: called when the client process is killed (workloads settle what is pending)
@@ -308,6 +310,7 @@ class Client:
         self.server = srv
         self.state = CONNECTED
         self.connected_at = now
+        first = self.connections == 0
         self.connections += 1
         self.attempts[srv.idx] = 0
         srv.clients[self.id] = self
@@ -320,7 +323,10 @@ class Client:
             self.up.send(now, srv.on_client_msg, msg)
         self.buffer = []
         self.buffered = 0
-        self.trace.add_event(now, srv.idx, "client_reconnected", self.name, gap)
+        if first:
+            self.trace.add_event(now, srv.idx, "client_connected", self.name, 0.0)
+        else:
+            self.trace.add_event(now, srv.idx, "client_reconnected", self.name, gap)
 
     def _give_up(self) -> None:
         """The pool is exhausted (or reconnecting is off): closed for good."""
@@ -454,11 +460,19 @@ class Client:
         self.lost_reason = DropReason.CLIENT_KILLED
         for sub in self.subs.values():
             sub.lost = DropReason.CLIENT_KILLED  # owed again once re-made on the new connection
+        self._dial_home()
+
+    def first_connect(self, ev: Call | None = None) -> None:
+        """Connect for the first time (a client whose server was not running when it was made)."""
+        self.lost_at = self.clock.now
+        self._dial_home()
+
+    def _dial_home(self) -> None:
+        """A starting process dials its configured server first, then the rest of the pool."""
         self.attempts = {}
         home = self.net.servers_by_idx[self.home]
         self.server = home
         self.pool = self.net.client_pool(self)
-        # a fresh process starts with its configured server first
         self._pass = 1 if len(self.pool) > 1 else 0
         self.attempts[home.idx] = 1
         self.clock.after(0.0, self._attempt, home.idx)

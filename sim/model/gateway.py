@@ -48,7 +48,19 @@ OPTIMISTIC = "optimistic"
 class Outbound:
     """An outbound gateway connection from this server to one server of a remote cluster."""
 
-    __slots__ = ("cluster", "link", "mode", "ni", "order", "peer", "plain", "queues", "rtt", "t")
+    __slots__ = (
+        "cluster",
+        "first",
+        "link",
+        "mode",
+        "ni",
+        "order",
+        "peer",
+        "plain",
+        "queues",
+        "rtt",
+        "t",
+    )
 
     def __init__(self, cluster: str, peer: Server, link: Link, mode: str, order: int) -> None:
         self.cluster = cluster
@@ -58,6 +70,7 @@ class Outbound:
         self.order = order
         self.rtt = 0.0  # unmeasured; nats-server's c.rtt is 0 until the first PONG
         self.t = 0.0  # when it connected (its ping schedule starts there)
+        self.first = 1.0  # delay of its first ping (setFirstPingTimer)
         self.plain = SubjectTrie()  # remote cluster's plain interest (interest-only mode)
         self.queues = SubjectTrie()  # remote cluster's queue interest (always)
         self.ni: set[str] = set()  # optimistic mode: subjects the remote said it does not want
@@ -154,6 +167,7 @@ class Gateways:
         self._reorder()
         peer.gw.accept(self.server)
         first = self.spec.first_ping * (1 + 0.2 * self.rng.random())
+        ob.first = first
         self.clock.after(first, self._ping, ob)
 
     def accept(self, remote: Server) -> None:

@@ -30,6 +30,7 @@ from sim.model.server import Server
 from sim.model.topology import describe_dist, region_base_latency, topology_graph
 from sim.model.wire import ConnKey, Wire
 from sim.rng import Dist, RandomStreams, affine_sampler, make_sampler
+from sim.scenario.checks import resolve_names
 from sim.scenario.spec import DistSpec, Placement, Scenario, client_profile
 from sim.trace import DropReason, Trace
 
@@ -298,11 +299,20 @@ class Network:
             profile=profile,
         )
         client.latency = spec
+        if group is not None and group.failover:
+            client.failover = [
+                self.servers[n].idx for n in resolve_names(self.scenario, group.failover)
+            ]
         self.clients[name] = client
         self.clients_by_idx.append(client)
         if not srv.up:
-            # its server has not joined yet: it starts by reconnecting elsewhere
-            client.connection_lost(DropReason.SERVER_DOWN)
+            # its server has not joined yet: it connects when its group starts
+            # (to that server if it has joined by then, else to another)
+            del srv.clients[cid]
+            client.state = "reconnecting"
+            client.lost_reason = DropReason.SERVER_DOWN
+            client.connections = 0
+            self.clock.at(getattr(group, "start", 0.0), client.first_connect)
         return client
 
     # ------------------------------------------------------------- reconnects
@@ -316,7 +326,10 @@ class Network:
         others = [s.idx for s in self.servers_by_idx if s.cluster == cur.cluster and s is not cur]
         if client.profile.randomize:
             self.client_rng(client).shuffle(others)
-        return [cur.idx, *others]
+        extra = [i for i in client.failover if i != cur.idx and i not in others]
+        if client.profile.randomize:
+            self.client_rng(client).shuffle(extra)
+        return [cur.idx, *others, *extra]
 
     def client_rng(self, client: Client) -> random.Random:
         """The client's stream for reconnect choices (pool order, jitter)."""

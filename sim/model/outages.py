@@ -194,8 +194,7 @@ class Outages:
             return
         self.wire.hold({("g", a.idx, ob.peer.idx)}, links)
         interval = min(self.opts.ping_interval, self.opts.gateway_ping_max)
-        first = a.gw.spec.first_ping
-        t = stale_at(ob.t, first, interval, self.opts.max_pings_out, self.clock.now)
+        t = stale_at(ob.t, ob.first, interval, self.opts.max_pings_out, self.clock.now)
         self.clock.at(t, self._gateway_stale, (a, ob, reason))
 
     def _gateway_stale(self, ev: Call) -> None:

@@ -267,6 +267,25 @@ class Server:
         lost = self.route_lost.get(srv)
         return lost if lost is not None else _NOT_YET
 
+    def queue_why(self, members: tuple[Sub, ...]) -> DropReason:
+        """Why no member of an owed queue group was reachable from here.
+
+        Interest still on its way to this server wins (a member would have
+        been picked a moment later); otherwise the first member's broken
+        connection, server or route (:meth:`why`), or the gateway to its
+        cluster that is down.
+        """
+        reasons = []
+        for s in members:
+            if s.lost:
+                reasons.append(DropReason(s.lost))
+            elif self.cluster_of and self.cluster_of[s.server] != self.cluster:
+                lost = self.gw.lost.get(self.cluster_of[s.server]) if self.gw is not None else None
+                reasons.append(lost if lost is not None else self.why(s.server, s))
+            else:
+                reasons.append(self.why(s.server, s))
+        return _NOT_YET if not reasons or _NOT_YET in reasons else reasons[0]
+
     # ---------------------------------------------------------------- interest
     def on_client_sub(self, ev: Call) -> None:
         """A client's SUB arrives: insert it and propagate the change to routes."""
@@ -416,7 +435,8 @@ class Server:
         if expect.queues:
             for q in expect.queues:
                 if q not in served:
-                    self.trace.add_drop(msg.id, -1, q, me, t0, _NOT_YET)
+                    reason = self.queue_why(expect.queues[q])
+                    self.trace.add_drop(msg.id, -1, q, me, t0, reason)
         if expect.total == 0:
             self.trace.add_drop(msg.id, -1, None, me, t0, DropReason.NO_INTEREST)
         if not delivered and msg.reply is not None:

@@ -169,6 +169,8 @@ def _check_placement_targets(
         if name not in servers:
             message = f"unknown server {name!r} (servers: {_listing(servers)})"
             out.error((*loc, "servers", k), message)
+    if p.failover is not None:
+        _resolve_each(scenario, out, (*loc, "failover"), p.failover)
     clusters = list(scenario.topology.clusters)
     if p.cluster is not None and p.cluster not in clusters:
         message = f"unknown cluster {p.cluster!r} (clusters: {_listing(clusters)})"

@@ -422,6 +422,10 @@ class Placement(Frozen):
     latency: DistSpec | None = None
     #: Client library options of this group, over the scenario's ``clients``.
     client: ClientOptions | None = None
+    #: More servers the clients are configured with (server, cluster or region
+    #: names): where they reconnect when no server of their cluster answers.
+    #: Without it they know their cluster only (INFO ``connect_urls``).
+    failover: list[str] | None = None
 
     @model_validator(mode="after")
     def _one_count(self) -> Placement:
