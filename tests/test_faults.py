@@ -695,14 +695,6 @@ def test_chaos_same_seed_same_run_other_seed_other_schedule():
         assert math.isfinite(r.meta["sim_end"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a client placed on a server that has not joined yet subscribes while reconnecting: "
-        "the trace gets a row on the absent server (t_sub 0) that is never lost nor ended, "
-        "so the subscriptions table shows live phantom subscriptions on a-4 for the whole run"
-    ),
-)
 def test_no_phantom_subscriptions_on_a_server_that_has_not_joined():
     """Before a-4 joins, nobody can be subscribed on it: no row on a-4 stays open from 0 s."""
     sc = scenario(

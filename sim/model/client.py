@@ -182,7 +182,10 @@ class Client:
         if self.state == CONNECTED:
             self.up.send(self.clock.now, self.server.on_client_sub, sub)
         elif self.state == RECONNECTING:
-            sub.lost = self.lost_reason  # sent with the others once reconnected
+            # sent with the others once reconnected (as a new row): this one never
+            # reached a server, and what it is owed meanwhile is lost with the cause
+            sub.lost = self.lost_reason
+            self.trace.lose_sub(sub.id, self.clock.now, self.lost_reason)
         return sub
 
     def _new_sub(

@@ -185,8 +185,11 @@ class Server:
 
     def reset(self) -> None:
         """Forget every subscription, route and client: the process restarts empty."""
+        gen = max(self.local.genid, self.remote.genid) + 1
         self.local = SubjectTrie()
         self.remote = SubjectTrie()
+        # cached plans and views compare generations: never reuse an old one
+        self.local.genid = self.remote.genid = gen
         self._views = {}
         self._views_gen = self.remote.genid
         self.busy = 0.0
