@@ -36,7 +36,6 @@ gives the same schedule.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
@@ -244,19 +243,16 @@ def _client_fault(
     if action == "kill_clients":
 
         def start() -> None:
-            for c in clients:
-                c.kill()
+            net.outages.kill(clients)
 
         def end() -> None:
-            for c in clients:
-                c.restart()
+            net.outages.revive(clients)
 
     else:
-        until = at + dur if dur is not None else math.inf
 
         def start() -> None:
             for c in clients:
-                c.stall(until)
+                c.stall()
 
         def end() -> None:
             for c in clients:

@@ -32,12 +32,20 @@ from sim.trace import DropReason, MsgKind, Trace
 if TYPE_CHECKING:
     from sim.model.server import Server
 
-__all__ = ["CONNECTED", "DEAD", "GAVE_UP", "RECONNECTING", "Client"]
+__all__ = ["CONNECTED", "DEAD", "GAVE_UP", "RECONNECTING", "Client", "owner_client"]
 
 CONNECTED, RECONNECTING, GAVE_UP, DEAD = "connected", "reconnecting", "gave_up", "dead"
 
 #: bytes a buffered ``PUB <subject> <size>\r\n…\r\n`` takes besides subject and payload
 PUB_OVERHEAD = 12
+
+
+def owner_client(cb: Any) -> Any:
+    """The client a scheduled callback belongs to: itself, or its workload object's client."""
+    owner = getattr(cb, "__self__", None)
+    if owner is None or isinstance(owner, Client):
+        return owner
+    return getattr(owner, "client", None)
 
 
 class Client:
@@ -122,9 +130,13 @@ class Client:
         self.read_rate: float | None = None
         #: per subscription (trace id): completion times and bytes of what waits to be handled
         self._pending: dict[int, tuple[deque[tuple[float, int]], list[float]]] = {}
-        #: the socket is not read from ``stall_from`` until ``stall_until`` (a stalled process)
+        #: stalls in force (a hung process reads nothing), and since when
+        self._stalls = 0
         self.stall_from = math.inf
-        self.stall_until = math.inf
+        #: what reached the socket and waits to be read: (arrival, msg, sub, owed, via)
+        self._waiting: list[tuple[float, Msg, Sub, bool, int]] = []
+        #: when the socket was last read (it is read in order)
+        self._read_last = 0.0
         #: bytes written to the stalled socket and not read; when writes started to block
         self.unread = 0
         self.blocked_at = math.nan
@@ -194,7 +206,7 @@ class Client:
         now = self.clock.now
         sid = self.trace.add_sub(self.id, subject, queue, now, self.server.idx)
         sub = Sub(sid, subject, queue, client=self, server=self.server.idx, handler=handler)
-        if self.read_rate is not None or self.stall_from < math.inf:
+        if self.read_rate is not None or self._stalls or self._waiting:
             sub.reader = self.read
         self.subs[key] = sub
         self._key_of[sid] = key
@@ -247,10 +259,16 @@ class Client:
         """Close the current connection at both ends; book what it carried."""
         now = self.clock.now
         self.server.drop_client(self)
+        self._lose_waiting(reason)
+        self._read_last = 0.0
         for sub in self.subs.values():
             sub.lost = reason
             self.trace.lose_sub(sub.id, now, reason)
-        self.net.wire.lose({("c", self.id)}, reason, (self.up, self.down))
+        self.net.wire.lose({("c", self.id)}, reason, (self.up, self.down), self.must_scan())
+
+    def must_scan(self) -> bool | None:
+        """True when its handler Calls may lie beyond its links' last arrival (it reads late)."""
+        return True if self.read_rate is not None or self._stalls or self._waiting else None
 
     def _next_attempt(self, ev: Call | None = None) -> None:
         """Pick the next server as nats.go ``selectNextServer`` does, sleeping after a pass."""
@@ -274,10 +292,8 @@ class Client:
         else:
             self._pass += 1
         self.attempts[nxt] = self.attempts.get(nxt, 0) + 1
-        if self.stall_from <= self.clock.now:
-            if self.stall_until == math.inf:
-                return  # a hung process does not reconnect; resume() restarts the loop
-            delay = max(delay, self.stall_until - self.clock.now)
+        if self._stalls:
+            return  # a hung process does not reconnect; resume() restarts the loop
         self.clock.after(delay, self._attempt, nxt)
 
     def _attempt(self, ev: Call) -> None:
@@ -342,22 +358,37 @@ class Client:
         self.trace.add_event(now, self.server.idx, "client_gave_up", self.name, self.lost_reason)
 
     # ----------------------------------------------------------------- reading
-    def read(self, t: float, msg: Msg, sub: Sub, owed: bool) -> float | None:
-        """When the application gets ``msg``, which reached the socket at ``t`` (None: dropped).
+    def read(self, t: float, msg: Msg, sub: Sub, owed: bool, via: int) -> float | None:
+        """When the application gets ``msg``, which reached the socket at ``t``.
 
-        A stalled client reads nothing until the stall ends; the server sees
-        the unread bytes pile up — past the kernel buffers (``tcp_buffer``)
-        its writes block, and it closes the client as a slow consumer when
-        its pending bytes pass ``max_pending`` or a write has blocked for
-        ``write_deadline`` (digest §2, ``queueOutbound``,
-        ``handleWriteTimeout``).  What the client reads waits in the
-        subscription's pending queue for the application (``read_rate``);
-        past the library's pending limits it is dropped as a client-side
-        slow consumer.
+        None: not now — dropped (and booked if owed), or waiting until the
+        socket is read again (a stall, or a blackholed connection: ``t`` is
+        ``inf``), when :meth:`_read_waiting` records it.
+
+        A stalled client reads nothing; the server sees the unread bytes pile
+        up — past the kernel buffers (``tcp_buffer``) its writes block, and it
+        closes the client as a slow consumer when its pending bytes pass
+        ``max_pending`` or a write has blocked for ``write_deadline`` (digest
+        §2, ``queueOutbound``, ``handleWriteTimeout``).  What the client reads
+        waits in the subscription's pending queue for the application
+        (``read_rate``); past the library's pending limits it is dropped as a
+        client-side slow consumer.  The socket is read in order: nothing is
+        read before what came earlier.
         """
-        if t >= self.stall_from:
+        if self._stalls and t >= self.stall_from:
             self._unread(msg)
-            t = max(t, self.stall_until)
+            self._waiting.append((t, msg, sub, owed, via))
+            return None
+        if t == math.inf or self._waiting:
+            self._waiting.append((t, msg, sub, owed, via))
+            return None
+        return self._consume(t, msg, sub, owed)
+
+    def _consume(self, t: float, msg: Msg, sub: Sub, owed: bool) -> float | None:
+        """The library reads ``msg`` at ``t``: when the application has it (None: dropped)."""
+        if t < self._read_last:
+            t = self._read_last
+        self._read_last = t
         rate = self.read_rate
         if rate is None:
             return t
@@ -377,6 +408,37 @@ class Client:
         queue.append((done, msg.size))
         return done
 
+    def _read_waiting(self, t0: float) -> None:
+        """Read what waited (stalled, or held on a blackholed path) from ``t0`` on, in order.
+
+        What is still held on a blackholed connection (``inf``) keeps waiting,
+        and so does everything after it.
+        """
+        waiting, self._waiting = self._waiting, []
+        for k, (t, msg, sub, owed, via) in enumerate(waiting):
+            if t == math.inf:
+                self._waiting = waiting[k:]
+                return
+            done = self._consume(max(t, t0), msg, sub, owed)
+            if done is not None:
+                self.trace.add_delivery(msg.id, sub.id, done, via, owed)
+                if sub.handler is not None:
+                    self.clock.at(done, sub.handler, msg)
+
+    def released(self, t: float) -> None:
+        """The blackholed connection healed: what it held arrives at ``t`` (see Wire.release)."""
+        self._waiting = [(t if w[0] == math.inf else w[0], *w[1:]) for w in self._waiting]
+        if not self._stalls:
+            self._read_waiting(t)
+
+    def _lose_waiting(self, reason: DropReason) -> None:
+        """The connection closed: what waited to be read is lost with it."""
+        now = self.clock.now
+        for _, msg, sub, owed, _ in self._waiting:
+            if owed:
+                self.trace.add_drop(msg.id, sub.id, None, sub.server, now, reason)
+        self._waiting = []
+
     def _unread(self, msg: Msg) -> None:
         """Count ``msg`` as written to the stalled socket; close a slow consumer like the server."""
         if self.state != CONNECTED:
@@ -391,48 +453,53 @@ class Client:
             self.clock.at(now, self._slow_close, (self.connections, 1))
         elif math.isnan(self.blocked_at):
             self.blocked_at = now
-            deadline = now + opts.write_deadline
-            if deadline < self.stall_until:
-                self.clock.at(deadline, self._slow_close, (self.connections, 2))
+            self.clock.at(now + opts.write_deadline, self._slow_close, (self.connections, 2))
 
     def _slow_close(self, ev: Call) -> None:
         number, why = ev._value
-        if self.state != CONNECTED or number != self.connections:
+        if self.state != CONNECTED or number != self.connections or not self._stalls:
             return
         self.trace.add_event(self.clock.now, self.server.idx, "slow_consumer", self.name, why)
         self.connection_lost(DropReason.SLOW_CONSUMER_SERVER)
 
-    def stall(self, until: float = math.inf) -> None:
-        """Stop reading from the socket (the process hangs) until ``until`` or :meth:`resume`."""
-        self.stall_from = self.clock.now
-        self.stall_until = until
+    def stall(self) -> None:
+        """Stop reading from the socket (the process hangs) until :meth:`resume`.
+
+        Stalls nest: reading resumes when every one of them has ended.
+        """
+        if not self._stalls:
+            self.stall_from = self.clock.now
+        self._stalls += 1
         self._set_readers()
 
     def resume(self) -> None:
-        """Read again: what piled up is read now."""
-        now = self.clock.now
-        if self.stall_until > now:
-            self.stall_until = now
-            # what was written while stalled and still waits for ``inf`` is read now
-            self.trace.retime({s.id for s in self.subs.values()}, math.inf, now)
-            if self.state == CONNECTED and self.up not in self.net.wire.held:
-                self.net.wire.release({("c", self.id)}, ())
+        """End one stall; when none is left, what piled up is read now."""
+        if not self._stalls:
+            return
+        self._stalls -= 1
+        if self._stalls:
+            return
         self.stall_from = math.inf
         self.unread = 0
         self.blocked_at = math.nan
+        self._read_waiting(self.clock.now)
         self._set_readers()
         if self.state == RECONNECTING:
             self.clock.after(0.0, self._next_attempt)
 
     def _set_readers(self) -> None:
-        slow = self.read_rate is not None or self.stall_from < math.inf
+        slow = self.read_rate is not None or self._stalls > 0 or bool(self._waiting)
         for sub in self.subs.values():
             sub.reader = self.read if slow else None
         self.server.replan()
 
     # ----------------------------------------------------------------- process
-    def kill(self) -> None:
-        """The client process dies: its connection resets, it means nothing any more."""
+    def kill(self, cancel: bool = True) -> None:
+        """The client process dies: its connection resets, it means nothing any more.
+
+        Its own timers and its workload's are cancelled (``cancel`` False: the
+        caller cancels those of many clients in one pass, see ``owns``).
+        """
         if self.state == DEAD:
             return
         now = self.clock.now
@@ -448,10 +515,8 @@ class Client:
         self.buffered = 0
         for handler in self.kill_handlers:
             handler()
-        self.net.wire.cancel(lambda cb, _v: getattr(cb, "__self__", None) is self)
-        self.net.wire.cancel(
-            lambda cb, _v: getattr(getattr(cb, "__self__", None), "client", None) is self
-        )
+        if cancel:
+            self.net.wire.cancel(lambda cb, _v: owner_client(cb) is self)
         self.trace.add_event(now, self.server.idx, "client_killed", self.name, 0.0)
 
     def restart(self) -> None:

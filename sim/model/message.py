@@ -109,7 +109,8 @@ class Sub:
         #: the DropReason its connection died of (0 while the connection lives)
         self.lost = 0
         #: the client's reader when it does not read at once (a read rate, a
-        #: stall): ``reader(arrival, msg, sub, owed) -> time read, or None if dropped``
+        #: stall): ``reader(arrival, msg, sub, owed, via) -> time read``, or None
+        #: when the client records it later or drops it
         self.reader: Callable[..., float | None] | None = None
 
     def __repr__(self) -> str:

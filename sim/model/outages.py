@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from sim.model.client import owner_client
 from sim.model.clock import Call
 from sim.model.mesh import stale_at
 from sim.trace import DropReason
@@ -206,7 +207,7 @@ class Outages:
     def _hold_client(self, c: Client, reason: DropReason) -> None:
         if c.up in self.wire.held:
             return
-        self.wire.hold({("c", c.id)}, (c.up, c.down))
+        self.wire.hold({("c", c.id)}, (c.up, c.down), c.must_scan())
         now = self.clock.now
         p = c.profile
         mine = stale_at(c.connected_at, p.ping_interval, p.ping_interval, p.max_pings_out, now)
@@ -220,13 +221,20 @@ class Outages:
         if c.up is up and up in self.wire.held:
             c.connection_lost(reason)
 
-    def kill(self, c: Client) -> None:
-        """The client's process dies."""
-        c.kill()
+    def kill(self, clients: list[Client]) -> None:
+        """The clients' processes die (their timers cancelled in one pass over the queue)."""
+        dead = set()
+        for c in clients:
+            if c.alive:
+                c.kill(cancel=False)
+                dead.add(c)
+        if dead:
+            self.wire.cancel(lambda cb, _v: owner_client(cb) in dead)
 
-    def revive(self, c: Client) -> None:
-        """The killed client's process starts again."""
-        c.restart()
+    def revive(self, clients: list[Client]) -> None:
+        """The killed clients' processes start again."""
+        for c in clients:
+            c.restart()
 
     # ------------------------------------------------------------------- paths
     def cut(self, pairs: set[frozenset[int]], reason: DropReason, silent: bool) -> None:
@@ -280,6 +288,7 @@ class Outages:
             ):
                 t = wire.release({("c", c.id)}, (c.up, c.down))
                 self.trace.retime({s.id for s in c.subs.values()}, math.inf, t)
+                c.released(t)
 
     # ----------------------------------------------------------------- latency
     def links_between(self, pairs: set[frozenset[int]]) -> list[Link]:

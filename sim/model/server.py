@@ -613,7 +613,7 @@ class Server:
         """Deliver ``msg`` to the local subscription ``s``; ``expected``: was it owed."""
         t = s.down.arrival(t0)
         if s.reader is not None:
-            read = s.reader(t, msg, s, expected)
+            read = s.reader(t, msg, s, expected, via)
             if read is None:
                 return  # the client dropped it (and booked it if owed)
             t = read

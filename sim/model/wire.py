@@ -144,11 +144,36 @@ class Wire:
             taken.sort(key=lambda e: (e[0][0], e[0][2]))
         return taken
 
-    def lose(self, conns: set[ConnKey], reason: DropReason, links: Iterable[Link] = ()) -> int:
+    def quiet(self, links: Iterable[Link]) -> bool:
+        """True if nothing can be in flight on ``links`` (their last arrival is past).
+
+        Every send on a link moves its ``last`` arrival, so a connection whose
+        links are all quiet has nothing on the queue: no scan is needed.
+        """
+        now = self.clock.now
+        links = list(links)
+        return bool(links) and all(link.last <= now for link in links)
+
+    def lose(
+        self,
+        conns: set[ConnKey],
+        reason: DropReason,
+        links: Iterable[Link] = (),
+        scan: bool | None = None,
+    ) -> int:
         """Everything in flight (or held) on ``conns`` is lost; return how many messages.
 
-        ``links`` are the connections' links: their holds end with them.
+        ``links`` are the connections' links: their holds end with them.  The
+        queue is scanned unless the links are :meth:`quiet` (``scan`` True
+        forces it: Calls scheduled beyond the links' last arrival).
         """
+        links = list(links)
+        if scan is None:
+            scan = not self.quiet(links)
+        if not scan:
+            for link in links:
+                self.held.pop(link, None)
+            return 0
         for link in links:
             self.held.pop(link, None)
         n = 0
@@ -186,14 +211,19 @@ class Wire:
             add(msg.id, -1, None, server, t, reason)
 
     # ------------------------------------------------------------------- holds
-    def hold(self, conns: set[ConnKey], links: Iterable[Link]) -> None:
+    def hold(self, conns: set[ConnKey], links: Iterable[Link], scan: bool | None = None) -> None:
         """Blackhole ``links`` (the directions of ``conns``): data waits at ``t = inf``."""
         now = self.clock.now
+        links = list(links)
+        busy = not self.quiet(links) if scan is None else scan
         for link in links:
             if link not in self.held:
                 self.held[link] = (link.low, now)
                 link.low = INF
-                link.last = INF
+                if busy:
+                    link.last = INF  # what is in flight now waits too (FIFO)
+        if not busy:
+            return
         q = self.clock.env._queue
         for entry, _ in self._take(conns):
             heappush(q, (INF, NORMAL, entry[2], entry[3]))
@@ -206,6 +236,9 @@ class Wire:
         """
         now = self.clock.now
         t_arrive = now
+        links = list(links)
+        # a link that carried nothing during the hold has its old last arrival
+        moved = not links or any(link.last == INF for link in links)
         for link in links:
             saved = self.held.pop(link, None)
             if saved is None:
@@ -215,6 +248,8 @@ class Wire:
         for link in links:
             if link.last == INF:
                 link.last = t_arrive
+        if not moved:
+            return t_arrive
         q = self.clock.env._queue
         for entry, _ in self._take(conns):
             t = t_arrive if entry[0] == INF else entry[0]
