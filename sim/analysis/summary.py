@@ -170,6 +170,12 @@ def _fault_lines(result: Result) -> list[str]:
         if len(never):
             line += f"; {len(never):,} never reconnected ({int(never.gave_up.sum()):,} gave up)"
         out.extend(["\nreconnects", line])
+        if len(done):
+            # the storm: where the clients landed, and over how long
+            landed = done.to_server.value_counts().sort_index()
+            span = done.reconnected_at.max() - done.reconnected_at.min()
+            shown = ", ".join(f"{s} {int(n):,}" for s, n in landed.items())
+            out.append(f"  landed on: {shown}  (over {span:.3f} s)")
     conv = convergence(result)
     if len(conv):
         parts = [

@@ -336,13 +336,23 @@ class Network:
         return self.streams.stream(f"client:{client.name}:reconnect")
 
     def client_links(self, client: Client) -> tuple[Link, Link]:
-        """Fresh links for the client's next connection (its own latency streams)."""
+        """Fresh links for the client's next connection (its own latency streams).
+
+        A client that connects to a server in another region than its first
+        server's pays the distance between the regions on top (one way).
+        """
         k = client.connections
         spec = client.latency
-        return (
-            self.link(f"client:{client.name}:up#{k}", spec),
-            self.link(f"client:{client.name}:down#{k}", spec),
-        )
+        up = self.link(f"client:{client.name}:up#{k}", spec)
+        down = self.link(f"client:{client.name}:down#{k}", spec)
+        topo = self.scenario.topology
+        home = topo.clusters[self.servers_by_idx[client.home].cluster].region
+        there = topo.clusters[client.server.cluster].region
+        if home != there and home is not None and there is not None:
+            base = region_base_latency(topo, home, there)
+            up.low += base
+            down.low += base
+        return up, down
 
     # ------------------------------------------------------------ connections
     def _decode(self, cb: Any, value: Any) -> tuple[ConnKey, str, int] | None:
