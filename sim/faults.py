@@ -202,7 +202,7 @@ def _cut_fault(
         action,
         detail,
         lambda: out.cut(pairs, reason, silent),
-        lambda: out.heal(pairs),
+        lambda: out.heal(pairs, reason, silent),
     )
 
 

@@ -234,12 +234,12 @@ class Trace:
             if self.sub_stop[sub_id] != self.sub_stop[sub_id]:
                 self.sub_stop[sub_id] = t
 
-    def retime(self, sub_ids: set[int], t_from: float, t_new: float) -> None:
+    def retime(self, sub_ids: set[int], t_new: float) -> None:
         """Deliveries to ``sub_ids`` held back (arrival ``inf``) arrive at ``t_new`` instead.
 
         A blackholed connection holds what is sent on it (TCP retransmits);
         when the path heals before the connection is closed, the held data
-        arrives in one burst.  ``t_from`` only documents when the hold began.
+        arrives in one burst.
         """
         import numpy as np
 

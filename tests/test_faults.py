@@ -322,6 +322,22 @@ def test_blackhole_past_detection_closes_routes_as_stale_and_loses(kind):
     assert route_pairs(ru) == want and (ru.time >= 6.3).all()
 
 
+def test_overlapping_cuts_nest_the_path_heals_when_the_last_one_ends():
+    """Two link_down faults on the same route overlap: the end of the first does not
+    bring the route back while the second lasts; it is redialled after the second ends."""
+    faults = [
+        {"at": "1s", "for": "1s", "link_down": ["c-1", "c-2"]},
+        {"at": "1.5s", "for": "2s", "link_down": ["c-1", "c-2"]},
+    ]
+    sc = scenario([pubsub(pub(), {"per_server": 1})], duration="6s", faults=faults)
+    r = run(sc)
+    ru = events(r, "route_up")
+    assert route_pairs(ru) == {frozenset(("c-1", "c-2"))}
+    assert (ru.time >= 3.5).all()  # not at 2 s, when the first fault ended
+    lost = r.drops[r.drops.reason == "link_down"]
+    assert lost.time.max() > 3.0
+
+
 def test_partition_between_clusters_closes_gateways_after_gateway_pings():
     """Partitioned clusters of a supercluster: gateways close as stale after 2-3 gateway
     ping intervals (min(ping_interval, gateway_ping_max) = 1 s); copies across are

@@ -17,7 +17,6 @@ Servers are named by id here; :mod:`sim.faults` turns scenario names into ids.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from sim.model.client import owner_client
@@ -264,10 +263,10 @@ class Outages:
                 else:
                     c.connection_lost(reason)
 
-    def heal(self, pairs: set[frozenset[int]]) -> None:
-        """Heal the paths: held connections whose path is clear get their data through."""
+    def heal(self, pairs: set[frozenset[int]], reason: DropReason, silent: bool) -> None:
+        """End one cut of the paths: held connections whose path is clear get their data through."""
         for pair in pairs:
-            self.wire.unblock(pair)
+            self.wire.unblock(pair, reason, silent)
         wire = self.wire
         for conn in list(self.net.mesh.conns.values()):
             if conn.held and wire.cut(conn.a, conn.b) is None and not wire.down & {conn.a, conn.b}:
@@ -287,7 +286,7 @@ class Outages:
                 and wire.reachable(c.home, c.server.idx)
             ):
                 t = wire.release({("c", c.id)}, (c.up, c.down))
-                self.trace.retime({s.id for s in c.subs.values()}, math.inf, t)
+                self.trace.retime({s.id for s in c.subs.values()}, t)
                 c.released(t)
 
     # ----------------------------------------------------------------- latency

@@ -99,26 +99,32 @@ class Wire:
         #: servers that are not running, and why (SERVER_DOWN, LAME_DUCK)
         self.down: set[int] = set()
         self.down_reason: dict[int, DropReason] = {}
-        #: blocked server pairs (frozenset) → (reason, silent): no new connection
-        #: gets through; silent ones also blackhole the live connections
-        self.blocked: dict[frozenset[int], tuple[DropReason, bool]] = {}
+        #: blocked server pairs (frozenset) → the (reason, silent) of every fault
+        #: cutting it, latest last: no new connection gets through while any
+        #: lasts; silent ones also blackhole the live connections
+        self.blocked: dict[frozenset[int], list[tuple[DropReason, bool]]] = {}
         #: held links: link → (its latency offset before the hold, hold start)
         self.held: dict[Link, tuple[float, float]] = {}
 
     # ------------------------------------------------------------- reachability
     def block(self, pair: frozenset[int], reason: DropReason, silent: bool) -> None:
-        """Cut the path between two server locations."""
-        self.blocked[pair] = (reason, silent)
+        """Cut the path between two server locations (cuts nest)."""
+        self.blocked.setdefault(pair, []).append((reason, silent))
 
-    def unblock(self, pair: frozenset[int]) -> None:
-        """Heal the path between two server locations."""
-        self.blocked.pop(pair, None)
+    def unblock(self, pair: frozenset[int], reason: DropReason, silent: bool) -> None:
+        """End one cut of the path between two server locations."""
+        cuts = self.blocked.get(pair)
+        if cuts and (reason, silent) in cuts:
+            cuts.remove((reason, silent))
+        if not cuts:
+            self.blocked.pop(pair, None)
 
     def cut(self, a: int, b: int) -> tuple[DropReason, bool] | None:
         """Return (reason, silent) if the path between locations ``a`` and ``b`` is cut."""
         if a == b:
             return None
-        return self.blocked.get(frozenset((a, b)))
+        cuts = self.blocked.get(frozenset((a, b)))
+        return cuts[-1] if cuts else None
 
     def reachable(self, a: int, b: int) -> bool:
         """True if location ``a`` can open a connection to server ``b`` now."""
