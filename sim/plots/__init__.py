@@ -1,0 +1,69 @@
+"""Plots of a run: each a function taking a :class:`~sim.results.Result` and returning a Figure.
+
+Figures are made with :class:`matplotlib.figure.Figure` directly — no pyplot
+state, no backend needed, nothing leaked — so they render the same in a
+notebook (display ``fig``) and in a report (``fig.savefig(path)``).
+
+:func:`figures` lists every plot that applies to a result, in report order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.plots.delivery import delivery, latency_cdf, latency_time
+from sim.plots.failover import failover, failover_time, failover_workloads
+from sim.plots.queues import queues
+from sim.plots.recovery import convergence, reconnects
+from sim.plots.topology import topology, topology_state
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from sim.results import Result
+
+__all__ = [
+    "convergence",
+    "delivery",
+    "failover",
+    "failover_time",
+    "failover_workloads",
+    "figures",
+    "latency_cdf",
+    "latency_time",
+    "queues",
+    "reconnects",
+    "topology",
+    "topology_state",
+]
+
+
+def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Figure]]:
+    """(slug, title, figure) for every plot that applies to this result, in report order.
+
+    Slugs: ``topology``, ``delivery``, ``latency_cdf``, ``latency_time``,
+    ``failover-<workload>`` (per request/reply workload, when the run had a
+    fault), ``queues`` (queue-group deliveries), ``convergence``
+    (``mesh_incomplete``/``converged`` or route events), ``reconnects``
+    (client reconnections).  ``at`` is the time the topology shows failures for.
+    """
+    out: list[tuple[str, str, Figure]] = []
+    scenario = result.meta.get("scenario", "")
+    if result.topology is not None or len(result.servers):
+        out.append(("topology", "Topology", topology(result, at)))
+    out.append(("delivery", "Delivery over time", delivery(result)))
+    d = result.deliveries
+    if len(d) or len(result.requests):
+        out.append(("latency_cdf", "Latency CDF", latency_cdf(result)))
+        out.append(("latency_time", "Latency over time", latency_time(result)))
+    for wl in failover_workloads(result):
+        out.append((f"failover-{wl}", f"Failover timeline: {wl}", failover(result, wl)))
+    if "queue" in d and d.queue.notna().any():
+        out.append(("queues", "Queue-group distribution", queues(result)))
+    ev = result.events
+    if ev.kind.isin(["mesh_incomplete", "converged", "route_down", "route_up"]).any():
+        out.append(("convergence", "Route-mesh convergence", convergence(result)))
+    if (ev.kind == "client_reconnected").any():
+        out.append(("reconnects", "Reconnect storm", reconnects(result)))
+    del scenario
+    return out
