@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 #: the most series a plot draws before grouping the rest as "other"
 MAX_SERIES = 12
 
+#: actions that restore or add rather than break: without an end they are instants, not windows
+INSTANT = frozenset({"start_responders", "join"})
+
 #: fault-window colours, cycled by fault number
 FAULT_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
@@ -66,14 +69,14 @@ def shade_faults(ax: Axes, result: Result, label: bool = True, scale: float = 1.
         colour = FAULT_COLOURS[i % len(FAULT_COLOURS)]
         text = fault_label(row) if label else None
         start, end = row.start * scale, row.end * scale
-        if end > start:
+        if end > start and not (row.open and row.action in INSTANT):
             ax.axvspan(start, end, color=colour, alpha=0.12, label=text, zorder=0)
         else:
             ax.axvline(start, color=colour, ls="--", lw=1.2, label=text, zorder=0)
     return len(f)
 
 
-def legend(ax: Axes, n: int | None = None, **kw: Any) -> None:
+def legend(ax: Axes, n: int | None = None, loc: str = "upper right", **kw: Any) -> None:
     """A legend inside when short, outside on the right when long."""
     handles, _ = ax.get_legend_handles_labels()
     if not handles:
@@ -82,7 +85,7 @@ def legend(ax: Axes, n: int | None = None, **kw: Any) -> None:
     if n > 6:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", **kw)
     else:
-        ax.legend(fontsize="small", **kw)
+        ax.legend(fontsize="small", loc=loc, **kw)
 
 
 def cap_columns(frame: pd.DataFrame, n: int = MAX_SERIES, other: str = "other") -> pd.DataFrame:

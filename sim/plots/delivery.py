@@ -121,7 +121,7 @@ def latency_cdf(result: Result, source: str = "deliveries", max_series: int = 10
     ax.set_ylabel("fraction of messages ≤ latency")
     ax.set_title(f"Latency CDF per workload — {result.meta.get('scenario', '')}")
     ax.grid(True, which="major", alpha=0.3)
-    legend(ax, drawn)
+    legend(ax, drawn, loc="upper left")
     return fig
 
 

@@ -113,7 +113,7 @@ def topology(result: Result, at: float | None = None, geographic: bool | None = 
         dists = [
             np.linalg.norm(pts[a] - pts[b]) for i, a in enumerate(regions) for b in regions[i + 1 :]
         ]
-        radius = min(8.0, 0.18 * min(dists)) if dists else 5.0
+        radius = min(10.0, 0.22 * min(dists)) if dists else 5.0
         for reg in regions:
             members = [c for c in clusters if region_of_cluster[c] == reg]
             for k, c in enumerate(members):
@@ -210,21 +210,14 @@ def topology(result: Result, at: float | None = None, geographic: bool | None = 
         label = f"cluster {c}" + (f" ({region})" if region else "")
         if c in route_lat:
             label += f"\nroutes ~{np.nanmean(route_lat[c]) * 1000:.2f} ms"
+        low = min(pos[m][1] for m in members)
         ax.annotate(
             label,
-            centre[c],
-            xytext=(0, -10),
+            (centre[c][0], low),
+            xytext=(0, -12),
             textcoords="offset points",
             ha="center",
             va="top",
-            fontsize="small",
-            fontweight="bold",
-            zorder=5,
-        ) if len(members) == 1 else ax.annotate(
-            label,
-            centre[c],
-            ha="center",
-            va="center",
             fontsize="small",
             fontweight="bold",
             zorder=5,
