@@ -741,6 +741,7 @@ body { margin: 0; background: #f3f5f8; color: var(--fg);
 main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 48px; background: var(--bg);
        min-height: 100vh; }
 header { border-bottom: 3px solid var(--accent); margin-bottom: 8px; padding-bottom: 12px; }
+a { color: var(--accent); }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h1 .tool { color: var(--muted); font-weight: normal; }
 .subtitle { font-size: 18px; margin: 0 0 8px; color: var(--fg); }
