@@ -381,9 +381,27 @@ class Gateways:
         peer = prefer if prefer is not None else members[self.rng.randrange(len(members))]
         wire = self.wire
         if wire is None or wire.reachable(me.idx, peer.idx):
-            self.connect(cluster, peer)
-            self.trace.add_event(self.clock.now, me.idx, "gateway_up", cluster, 0.0)
+            # TCP connect and the INFO exchange: about one round trip
+            rtt = 2 * self.link_factory(me, peer).arrival(0.0)
+            self.clock.after(rtt, self._established, (cluster, token, peer))
             return
+        self._redial(cluster, peer)
+
+    def _established(self, ev: Call) -> None:
+        cluster, token, peer = ev._value
+        me = self.server
+        if self._dialing.get(cluster) != token or cluster in self.outbound or not me.up:
+            return
+        if self.wire is not None and not self.wire.reachable(me.idx, peer.idx):
+            self._redial(cluster, peer)
+            return
+        self.connect(cluster, peer)
+        self.trace.add_event(self.clock.now, me.idx, "gateway_up", cluster, 0.0)
+
+    def _redial(self, cluster: str, peer: Server) -> None:
+        """The dial failed: retry after the connect delay (plus the dial timeout if blackholed)."""
+        wire = self.wire
         connect_retry, dial_timeout = self.retry
-        blackholed = peer.idx not in wire.down and wire.cut(me.idx, peer.idx) is not None
+        cut = wire.cut(self.server.idx, peer.idx)
+        blackholed = peer.idx not in wire.down and cut is not None
         self._dial_later(cluster, connect_retry + (dial_timeout if blackholed else 0.0))

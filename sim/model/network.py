@@ -193,14 +193,20 @@ class Network:
             if s.up:
                 self.dial_gateways(s)
 
-    def dial_gateways(self, s: Server) -> None:
-        """``s`` opens its outbound gateway to a random running server of every other cluster."""
+    def dial_gateways(self, s: Server, immediate: bool = True) -> None:
+        """``s`` opens its outbound gateway to a random server of every other cluster.
+
+        At build time the connections are up at once; a server that (re)starts
+        later dials them (a round trip each).
+        """
         rng = self.streams.stream(f"gateway-pick:{s.name}")
         for cname, members in s.gw.members.items():
             if cname == s.cluster:
                 continue
             pick = members[rng.randrange(len(members))]
-            if pick.up and self.wire.reachable(s.idx, pick.idx):
+            if not immediate:
+                s.gw._dial_later(cname, 0.0, pick)
+            elif pick.up and self.wire.reachable(s.idx, pick.idx):
                 s.gw.connect(cname, pick)
             else:
                 s.gw.lost[cname] = DropReason.SERVER_DOWN

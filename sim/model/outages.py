@@ -127,7 +127,7 @@ class Outages:
                 # their explicit route to it is retried every connect_retry
                 mesh._dial(p, srv, False, self.opts.connect_retry * rng.random())
         if srv.gw is not None:
-            self.net.dial_gateways(srv)
+            self.net.dial_gateways(srv, immediate=False)
 
     def lame_duck(self, srv: Server) -> None:
         """Put ``srv`` in lame-duck mode (``lameDuckMode``), then shut it down.
