@@ -174,7 +174,7 @@ def _scenario_intro(text: str | None) -> tuple[str, list[str]]:
         if line.strip():
             cur.append(line.strip())
         elif cur:
-            paras.append(" ".join(cur))
+            paras.append(" ".join(" ".join(cur).split()))
             cur = []
     if not paras:
         return "", []
