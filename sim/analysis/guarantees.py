@@ -14,6 +14,7 @@ from the metrics in :mod:`sim.analysis.metrics`:
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from sim.analysis.metrics import (
@@ -35,9 +36,9 @@ __all__ = ["guarantee_table"]
 
 def _workloads(result: Result) -> list[str]:
     """Workload names in scenario order (clients table), then any only the other tables know."""
-    names: dict[str, None] = dict.fromkeys(result.clients.workload)
+    names: dict[str, None] = dict.fromkeys(result.clients.workload.unique())
     for t in (result.messages, result.deliveries, result.drops, result.requests):
-        names.update(dict.fromkeys(t.workload))
+        names.update(dict.fromkeys(t.workload.unique()))
     return [n for n in names if n is not None and n == n]
 
 
@@ -62,6 +63,21 @@ def guarantee_table(result: Result) -> pd.DataFrame:
     When any workload made requests: ``requests``, ``ok``, ``timeout``,
     ``no_responders`` and ``client_gone`` (0 for workloads without requests).
     """
+    # the summary, the report and the CLI all ask for it: compute it once per
+    # result (keyed on the tables it reads, so an edited result recomputes)
+    tables = ("messages", "deliveries", "drops", "requests", "clients")
+    key = tuple((id(t), len(t)) for t in (getattr(result, n, ()) for n in tables))
+    cached = getattr(result, "_guarantees", None)
+    if cached is not None and cached[0] == key:
+        return cached[1].copy()
+    table = _guarantee_table(result)
+    with contextlib.suppress(AttributeError):  # a read-only stand-in: no cache
+        result._guarantees = (key, table)
+    return table.copy()
+
+
+def _guarantee_table(result: Result) -> pd.DataFrame:
+    """Compute :func:`guarantee_table` (uncached)."""
     import pandas as pd
 
     names = pd.Index(_workloads(result), name="workload", dtype=object)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from sim.results import Result
@@ -72,9 +73,13 @@ def delivery_table(result: Result, by: str | list[str] = "workload") -> pd.DataF
 
     keys = ["workload", "subscriber"] if by == "subscriber" else by
     keys = [keys] if isinstance(keys, str) else list(keys)
-    d = result.deliveries
+    # only the columns needed: filtering a wide table copies every column
+    d = result.deliveries[[*dict.fromkeys([*keys, "msg_id", "sub_id", "expected"])]]
     x, _ = split_losses(result)
-    owed_copies = d[d.expected].drop_duplicates(["msg_id", "sub_id"])
+    owed = d[d.expected]
+    sid = owed.sub_id.to_numpy(dtype="int64")
+    key = owed.msg_id.to_numpy(dtype="int64") * (int(sid.max(initial=0)) + 2) + sid + 1
+    owed_copies = owed[~_repeated(key)]
     delivered = owed_copies.groupby(keys, dropna=False).size()
     extra = d[~d.expected].groupby(keys, dropna=False).size()
     lost = x.groupby(keys, dropna=False).size()
@@ -148,8 +153,24 @@ def duplicate_mask(result: Result, per: str = "subscription") -> pd.Series:
     (Every workload client has one subscription at a time, so two copies to
     one client are a duplicate.)
     """
-    keys = {"subscription": ["msg_id", "sub_id"], "client": ["msg_id", "subscriber"]}[per]
-    return result.deliveries.duplicated(keys)
+    import pandas as pd
+
+    d = result.deliveries
+    pair = _pair_codes(result, per)
+    key = d.msg_id.to_numpy(dtype="int64") * (int(pair.max(initial=0)) + 1) + pair
+    return pd.Series(_repeated(key), index=d.index)
+
+
+def _repeated(key: np.ndarray) -> np.ndarray:
+    """True where ``key`` equals an earlier element (a stable sort: faster than hashing here)."""
+    import numpy as np
+
+    out = np.zeros(len(key), dtype=bool)
+    if len(key) > 1:
+        order = np.argsort(key, kind="stable")
+        s = key[order]
+        out[order[1:][s[1:] == s[:-1]]] = True
+    return out
 
 
 def duplicates(result: Result, per: str = "subscription") -> int:
@@ -175,21 +196,60 @@ def ordering_mask(result: Result, per: str = "subscription") -> pd.Series:
     not list are never violations.  The mask is aligned with the deliveries
     table's index.
     """
+    import numpy as np
     import pandas as pd
 
     d = result.deliveries
-    pair = {"subscription": "sub_id", "client": "subscriber"}[per]
-    pub = result.messages.set_index("msg_id")["client"]
-    d = d[["msg_id", pair, "receive_time"]].assign(client=d.msg_id.map(pub))
-    d = d[d.client.notna()]
+    msg = d.msg_id.to_numpy(dtype="int64")
+    recv = d.receive_time.to_numpy(dtype="float64")
+    out = np.zeros(len(d), dtype=bool)
+    if not len(d):
+        return pd.Series(out, index=d.index)
+    pair = _pair_codes(result, per)
+    m_ids = result.messages.msg_id.to_numpy(dtype="int64")
+    codes = pd.factorize(result.messages.client)[0]
+    if np.array_equal(m_ids, np.arange(len(m_ids))) and msg.max() < len(m_ids):
+        pub = codes[msg]  # msg ids are row numbers: index directly
+    else:
+        pub = pd.Series(msg).map(pd.Series(codes, index=m_ids)).fillna(-1).to_numpy("int64")
+    rows = np.flatnonzero(pub >= 0)
+    # one key per (publisher, pair): sort by it, then publish order, then arrival
+    both = pub[rows] * (int(pair.max(initial=0)) + 1) + pair[rows]
+    order = rows[np.lexsort((recv[rows], msg[rows], both))]
+    key = pub[order] * (int(pair.max(initial=0)) + 1) + pair[order]
+    m, t = msg[order], recv[order]
+    if not len(order):
+        return pd.Series(out, index=d.index)
+    new_pair = np.r_[True, key[1:] != key[:-1]]
     if per == "client":
-        d = d.sort_values("receive_time", kind="stable").drop_duplicates(["msg_id", pair])
-    d = d.sort_values(["client", pair, "msg_id", "receive_time"], kind="stable")
-    keys = [d["client"], d[pair]]
-    prev_max = d.groupby(keys)["receive_time"].cummax().groupby(keys).shift()
-    out = pd.Series(False, index=result.deliveries.index)
-    out[d.index[(d["receive_time"] < prev_max).to_numpy()]] = True
-    return out
+        # only a message's first copy to the client counts (the rest are duplicates)
+        first = new_pair | np.r_[True, m[1:] != m[:-1]]
+        order, m, t = order[first], m[first], t[first]
+        new_pair = new_pair[first]
+    group = np.cumsum(new_pair)
+    prev_max = pd.Series(t).groupby(group).cummax().groupby(group).shift().to_numpy()
+    late = t < prev_max  # NaN (first of its pair) compares False
+    out[order[late]] = True
+    return pd.Series(out, index=d.index)
+
+
+def _pair_codes(result: Result, per: str) -> np.ndarray:
+    """An integer per delivery naming its subscription (or, ``per="client"``, its client)."""
+    import numpy as np
+    import pandas as pd
+
+    d = result.deliveries
+    if per == "subscription":
+        return d.sub_id.to_numpy(dtype="int64")
+    if per != "client":
+        raise ValueError(f"per must be 'subscription' or 'client', not {per!r}")
+    subs = getattr(result, "subscriptions", None)
+    sid = d.sub_id.to_numpy(dtype="int64")
+    if subs is not None and len(subs) and sid.size:
+        codes = pd.Series(pd.factorize(subs.client)[0], index=subs.sub_id.to_numpy())
+        if codes.index.is_unique and np.isin(sid, codes.index.to_numpy()).all():
+            return codes.reindex(sid).to_numpy(dtype="int64")
+    return pd.factorize(d.subscriber)[0].astype("int64")
 
 
 def ordering_violations(result: Result, per: str = "subscription") -> int:

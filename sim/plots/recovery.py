@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim.plots._common import auto_bin, cap_columns, empty_note, new_figure, run_end, shade_faults
 
@@ -72,10 +72,16 @@ def convergence(result: Result) -> Figure:
 
 
 def reconnects(result: Result, bin: float | None = None, max_servers: int = 12) -> Figure:
-    """Clients landing per server per time bin (the reconnect storm), stacked; faults shaded."""
+    """The reconnect storm: clients landing per server over the run, and zoomed on the burst.
+
+    The top panel counts landings per server per ``bin`` over the whole run,
+    faults shaded; a storm lasts a few round trips, so the bottom panel zooms
+    on the largest burst with bins fine enough to show when each server
+    took its share.
+    """
     import numpy as np
 
-    from sim.analysis.faults import reconnect_storm_pivot
+    from sim.analysis.faults import reconnect_storm_pivot, reconnect_times
 
     grid = reconnect_storm_pivot(result, bin or 1.0)
     if bin is None and len(grid) > 150:
@@ -83,34 +89,60 @@ def reconnects(result: Result, bin: float | None = None, max_servers: int = 12) 
         grid = reconnect_storm_pivot(result, bin)
     bin = bin or 1.0
     grid = cap_columns(grid, max_servers)
-    fig, ax = new_figure((10, 5))
+    fig, (ax, zoom) = new_figure((10, 7), rows=2)
     if grid.empty:
         empty_note(ax, "no reconnections")
-    base = np.zeros(len(grid))
-    t = grid.index.to_numpy(dtype=float)
-    for i, srv in enumerate(grid.columns):
-        y = grid[srv].to_numpy(dtype=float)
-        colour = "grey" if srv == "other" else f"C{i % 10}"
-        ax.bar(
-            t,
-            y,
-            bottom=base,
-            width=bin,
-            align="edge",
-            color=colour,
-            lw=0,
-            label=f"{srv} ({int(y.sum()):,})",
-        )
-        base += y
+    order = list(grid.columns)
+    colours = {srv: ("grey" if srv == "other" else f"C{i % 10}") for i, srv in enumerate(order)}
+    _stack(ax, grid, bin, colours, totals=True)
     shade_faults(ax, result)
     ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel(f"clients reconnecting (per {bin:g} s)")
+    ax.set_ylabel(f"clients landing (per {bin:g} s)")
     ax.set_title(f"Reconnect storm: where clients landed — {result.meta.get('scenario', '')}")
     ax.legend(
         loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", title="server (total)"
     )
+    t = grid.index.to_numpy(dtype=float)
     if len(t):
         lo, hi = t.min(), t.max() + bin
         pad = max((hi - lo) * 0.05, bin)
         ax.set_xlim(lo - pad, hi + pad)
+    # the zoom: the busiest bin, widened to the landings close to it
+    rt = reconnect_times(result)
+    landed = np.sort(rt.reconnected_at.dropna().to_numpy(dtype=float))
+    if not len(landed) or grid.empty:
+        empty_note(zoom, "no reconnections")
+        zoom.set_axis_off()
+        return fig
+    peak = float(grid.sum(axis=1).idxmax())
+    near = landed[(landed >= peak - bin) & (landed < peak + 2 * bin)]
+    start, stop = float(near.min()), float(near.max())
+    width = max(stop - start, 1e-3)
+    fine = width / 40
+    sub = reconnect_storm_pivot(result, fine)
+    sub = sub[(sub.index >= start - fine) & (sub.index <= stop + fine)]
+    sub = sub.reindex(
+        columns=[c for c in order if c in sub.columns] + [c for c in sub.columns if c not in order]
+    )
+    sub = cap_columns(sub, max_servers)
+    _stack(zoom, sub, fine, {c: colours.get(c, "grey") for c in sub.columns}, totals=False)
+    zoom.set_xlim(start - 2 * fine, stop + 3 * fine)
+    unit, scale = ("ms", 1e3) if width < 2 else ("s", 1.0)
+    zoom.set_xlabel(f"simulated time (s) — {len(near):,} landings in {width * scale:.3g} {unit}")
+    zoom.set_ylabel(f"clients landing (per {fine * 1e3:.3g} ms)")
+    zoom.set_title("the largest burst, zoomed", fontsize="medium")
+    zoom.grid(True, alpha=0.3)
     return fig
+
+
+def _stack(ax: Any, grid: Any, width: float, colours: dict, totals: bool) -> None:
+    """Stacked bars, one series per server column of ``grid`` (index = bin start)."""
+    import numpy as np
+
+    base = np.zeros(len(grid))
+    t = grid.index.to_numpy(dtype=float)
+    for srv in grid.columns:
+        y = grid[srv].to_numpy(dtype=float)
+        label = f"{srv} ({int(y.sum()):,})" if totals else None
+        ax.bar(t, y, bottom=base, width=width, align="edge", color=colours[srv], lw=0, label=label)
+        base += y
