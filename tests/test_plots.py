@@ -197,7 +197,7 @@ def test_convergence(result):
 def test_reconnects(result):
     fig = make(plots.reconnects, result)
     ax = fig.axes[0]
-    check_axes(ax, "time (s)", "clients reconnecting")
+    check_axes(ax, "time (s)", "clients landing")
     names = labels(ax)
     assert any(n.startswith("east-") for n in names)
     assert any(n.startswith("#0 crash") for n in names)
