@@ -80,7 +80,10 @@ def fault_timeline(result: Result) -> pd.DataFrame:
     ones), ``action`` (crash, partition, …), ``detail`` (the target
     description), ``start``, ``end`` and ``open`` (True when no
     ``fault_end`` came: the fault lasts to the end of the run, and ``end`` is
-    the run's end — ``meta["sim_end"]``, inf when unknown).
+    the run's end — ``meta["sim_end"]``, inf when unknown).  A
+    ``stop_responders`` fault without ``for:`` ends at the first later
+    ``start_responders`` fault of the same target (the way a scenario writes
+    "stop, then start again").
     """
     import pandas as pd
 
@@ -105,6 +108,17 @@ def fault_timeline(result: Result) -> pd.DataFrame:
                 "open": end is None,
             }
         )
+    for row in rows:
+        if row["action"] == "stop_responders" and row["open"]:
+            undo = [
+                r["start"]
+                for r in rows
+                if r["action"] == "start_responders"
+                and r["detail"] == row["detail"]
+                and r["start"] >= row["start"]
+            ]
+            if undo:
+                row["end"], row["open"] = min(undo), False
     out = pd.DataFrame(rows, columns=cols)
     out = out.astype({"number": "int64", "start": "float64", "end": "float64", "open": bool})
     return out.sort_values("number", kind="stable").reset_index(drop=True)

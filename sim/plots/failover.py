@@ -33,11 +33,12 @@ def failover_time(result: Result, workload: str) -> list[dict[str, Any]]:
 
     With a ``stop_responders`` fault for the workload, from
     :func:`sim.analysis.failover.failover_summary`.  Otherwise, for each fault
-    window of :func:`sim.analysis.faults.fault_timeline`: the cluster that
-    served most answered requests before the fault, and the first answered
-    request started after the fault's start and served by another cluster —
-    ``seconds`` from the fault's start to that reply (NaN when none came
-    before the fault ended).
+    window of :func:`sim.analysis.faults.fault_timeline`, per requesting
+    cluster: the cluster that served most of its answered requests before the
+    fault, and its first answered request started after the fault's start and
+    served by another cluster — ``seconds`` from the fault's start to that
+    reply; the earliest such switch over the requesting clusters is kept
+    (none when every cluster kept its server: nothing failed over).
     """
     from sim.analysis.failover import failover_summary, fault_windows
 
@@ -60,23 +61,36 @@ def failover_time(result: Result, workload: str) -> list[dict[str, Any]]:
     out = []
     ok = r[r.outcome == "ok"]
     for f in faults(result).itertuples():
-        before = ok[ok.start < f.start].served_cluster.value_counts()
-        if before.empty:
-            continue
-        home = before.index[0]
-        after = ok[(ok.start >= f.start) & (ok.start <= f.end) & (ok.served_cluster != home)]
-        first = after.iloc[0] if len(after) else None
-        out.append(
-            {
-                "start": float(f.start),
-                "end": float(f.end),
-                "from": home,
-                "to": None if first is None else first.served_cluster,
-                "seconds": math.nan
-                if first is None
-                else float(first.start + first.latency - f.start),
-            }
-        )
+        best: dict[str, Any] | None = None
+        stuck: str | None = None  # a requesting cluster whose requests failed, no switch
+        for cluster, mine in ok.groupby("cluster", sort=True):
+            before = mine[mine.start < f.start].served_cluster.value_counts()
+            if before.empty:
+                continue
+            home = before.index[0]
+            after = mine[
+                (mine.start >= f.start) & (mine.start <= f.end) & (mine.served_cluster != home)
+            ]
+            if not len(after):
+                window = r[(r.cluster == cluster) & (r.start >= f.start) & (r.start <= f.end)]
+                if (window.outcome != "ok").any() and stuck is None:
+                    stuck = home
+                continue
+            first = after.iloc[0]
+            seconds = float(first.start + first.latency - f.start)
+            if best is None or seconds < best["seconds"]:
+                best = {
+                    "start": float(f.start),
+                    "end": float(f.end),
+                    "from": home,
+                    "to": first.served_cluster,
+                    "seconds": seconds,
+                }
+        if best is None and stuck is not None:
+            best = {"start": float(f.start), "end": float(f.end), "from": stuck, "to": None}
+            best["seconds"] = math.nan
+        if best is not None:
+            out.append(best)
     return out
 
 
