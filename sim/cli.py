@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Sequence
@@ -156,7 +157,13 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="report folder (default: the results folder)")
     rp.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     rp.set_defaults(func=_cmd_report)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_command(sub)
     return p
+
+
+#: modules that each add one subcommand: ``add_command(subparsers)`` sets its ``func``
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

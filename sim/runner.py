@@ -114,6 +114,7 @@ def simulate(
         "sim_duration": scenario.duration,
         "sim_end": end,
         "scenario_spec": scenario.model_dump(mode="json"),
+        "final_state": net.snapshot(),
     }
     result = Result(frames, meta)
     result.topology = net.graph()

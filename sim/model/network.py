@@ -212,6 +212,52 @@ class Network:
                 s.gw.lost[cname] = DropReason.SERVER_DOWN
                 s.gw._dial_later(cname, s.gw.retry[0])
 
+    def snapshot(self) -> dict[str, Any]:
+        """The routing structure at this moment, as plain data (for diffs between runs).
+
+        Per server: whether it runs, its route peers, its outbound gateway per
+        remote cluster, and its interest — its own clients' subscriptions and
+        what it learned over routes (``subject`` or ``subject queue`` → count
+        or queue weight) and, with gateways, the cluster-wide tally it
+        advertises.
+        """
+        out: dict[str, Any] = {}
+        names = [s.name for s in self.servers_by_idx]
+        for s in self.servers_by_idx:
+            local = {
+                (f"{k[0]} {k[1]}" if k[1] else k[0]): n
+                for k, n in sorted(self.rm_items(s), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+            }
+            learned: dict[str, int] = {}
+            for (_, subject, queue), sub in s.route_subs.items():
+                key = f"{subject} {queue}" if queue else subject
+                learned[key] = learned.get(key, 0) + sub.weight
+            entry: dict[str, Any] = {
+                "cluster": s.cluster,
+                "up": s.up,
+                "routes": sorted(names[p] for p in s.routes),
+                "local_interest": _capped(local),
+                "route_interest": _capped(dict(sorted(learned.items()))),
+                "clients": len(s.clients),
+            }
+            if s.gw is not None:
+                entry["gateways"] = {c: ob.peer.name for c, ob in sorted(s.gw.outbound.items())}
+                entry["gateway_interest"] = _capped(
+                    {
+                        (f"{k[0]} {k[1]}" if k[1] else k[0]): n
+                        for k, n in sorted(
+                            s.gw.tally.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+                        )
+                    }
+                )
+            out[s.name] = entry
+        return out
+
+    @staticmethod
+    def rm_items(s: Server) -> list[tuple[tuple[str, str | None], int]]:
+        """A server's local interest ref counts (subject, queue) → count."""
+        return list(s.rm.items())
+
     def graph(self) -> nx.DiGraph:
         """The topology as a networkx graph (see :func:`sim.model.topology.topology_graph`)."""
         topo = self.scenario.topology
@@ -428,3 +474,15 @@ class Network:
                 if q in expect.queues:
                     out.append((-1, q))
         return out
+
+
+#: interest entries kept per table in a snapshot (the rest are counted under "...")
+SNAPSHOT_CAP = 500
+
+
+def _capped(table: dict[str, int]) -> dict[str, int]:
+    """The first :data:`SNAPSHOT_CAP` entries, and how many more there were under ``"..."``."""
+    if len(table) <= SNAPSHOT_CAP:
+        return table
+    items = list(table.items())
+    return {**dict(items[:SNAPSHOT_CAP]), "...": len(items) - SNAPSHOT_CAP}
