@@ -400,6 +400,17 @@ def _check_chaos(scenario: Scenario, out: _Findings) -> None:
         out.warn(("chaos", "start"), message)
 
 
+def _check_expect(scenario: Scenario, out: _Findings) -> None:
+    """Each expectation must parse and name metrics, labels and names that exist."""
+    from sim.expect import ExpectError, validate
+
+    for i, text in enumerate(scenario.expect):
+        try:
+            validate(scenario, text)
+        except ExpectError as exc:
+            out.error(("expect", i), str(exc))
+
+
 def check_references(scenario: Scenario, source: SourceInfo | None = None) -> list[str]:
     """Check what the schema cannot: names that refer to each other, and subjects.
 
@@ -442,6 +453,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     _check_regions(scenario, out)
     _check_faults(scenario, servers, out)
     _check_chaos(scenario, out)
+    _check_expect(scenario, out)
     if out.errors:
         raise _by_line(out.errors)[0]
     return [str(w) for w in _by_line(out.warnings)]

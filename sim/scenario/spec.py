@@ -701,6 +701,9 @@ class Scenario(Frozen):
     #: Client library options of every client (a group's ``client`` overrides them).
     clients: ClientOptions = ClientOptions()
     chaos: ChaosSpec | None = None
+    #: Expectations over the run's metrics, one expression each
+    #: (``delivery_ratio{workload=ticks} >= 99.9%``; see :mod:`sim.expect`).
+    expect: list[str] = Field(default_factory=list)
 
 
 def client_profile(scenario: Scenario, placement: Placement) -> ClientProfile:
