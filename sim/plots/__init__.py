@@ -15,6 +15,7 @@ from sim.plots.delivery import delivery, latency_cdf, latency_time
 from sim.plots.failover import failover, failover_time, failover_workloads
 from sim.plots.queues import queues
 from sim.plots.recovery import convergence, reconnects
+from sim.plots.sweep import sweep_plot
 from sim.plots.topology import topology, topology_state
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ __all__ = [
     "latency_time",
     "queues",
     "reconnects",
+    "sweep_plot",
     "topology",
     "topology_state",
 ]
