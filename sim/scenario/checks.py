@@ -7,12 +7,15 @@ warnings carry the file, field path and line of the scenario they come from.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sim.errors import ScenarioError
 from sim.regions import REGIONS
-from sim.scenario.source import MAX_LISTED, Path, SourceInfo
+from sim.scenario.source import INLINE, MAX_LISTED, Path, SourceInfo
 from sim.scenario.spec import (
     CLIENT_ROLES,
     ClientTarget,
@@ -21,6 +24,7 @@ from sim.scenario.spec import (
     RequestReplyWorkload,
     ResponderTarget,
     Scenario,
+    TraceWorkload,
 )
 from sim.subjects import (
     expand_subject_template,
@@ -28,7 +32,7 @@ from sim.subjects import (
     validate_subscribe_subject,
 )
 
-__all__ = ["check_references", "resolve_names"]
+__all__ = ["check_references", "resolve_names", "scenario_folder"]
 
 # ------------------------------------------------------------------ names
 
@@ -156,6 +160,11 @@ def _placements(scenario: Scenario) -> Iterator[tuple[Path, str, Placement]]:
             yield ("workloads", i, "publishers"), "publish", w.publishers
             for j, s in enumerate(w.subscribers):
                 yield ("workloads", i, "subscribers", j), "subscribe", s
+        elif isinstance(w, TraceWorkload):
+            for j, s in enumerate(w.subscribers):
+                yield ("workloads", i, "subscribers", j), "subscribe", s
+            for j, r in enumerate(w.responders):
+                yield ("workloads", i, "responders", j), "subscribe", r
         else:
             yield ("workloads", i, "requesters"), "publish", w.requesters
             for j, r in enumerate(w.responders):
@@ -217,6 +226,10 @@ def _check_subjects(scenario: Scenario, out: _Findings) -> None:
             continue
         done.add((subject_loc, role))
         template = own if own is not None else scenario.workloads[loc[1]].subject
+        if template is None:
+            message = "give this group a 'subject' (or the trace workload a default 'subject')"
+            out.error(loc, message)
+            continue
         error, warnings = _subject_problems(template, role)
         if error is not None:
             out.error(subject_loc, error)
@@ -235,6 +248,9 @@ def _check_workloads(scenario: Scenario, out: _Findings) -> None:
             out.warn(("workloads", i), f"pubsub workload {w.name!r} has no subscribers")
         if isinstance(w, RequestReplyWorkload) and not w.responders:
             message = f"request_reply workload {w.name!r} has no responders (every request fails)"
+            out.warn(("workloads", i), message)
+        if isinstance(w, TraceWorkload) and not w.subscribers and not w.responders:
+            message = f"trace workload {w.name!r} has no subscribers or responders"
             out.warn(("workloads", i), message)
 
 
@@ -321,7 +337,9 @@ def _check_workload_target(
     if w is None:
         known = _listing(list(workloads))
         out.error((*loc, "workload"), f"unknown workload {target.workload!r} ({known})")
-    elif isinstance(target, ResponderTarget) and not isinstance(w, RequestReplyWorkload):
+    elif isinstance(target, ResponderTarget) and not isinstance(
+        w, RequestReplyWorkload | TraceWorkload
+    ):
         out.error((*loc, "workload"), f"workload {w.name!r} has no responders ({w.kind})")
     elif isinstance(target, ClientTarget) and target.role is not None:
         roles = CLIENT_ROLES[w.kind]
@@ -453,7 +471,123 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     _check_regions(scenario, out)
     _check_faults(scenario, servers, out)
     _check_chaos(scenario, out)
+    with scenario_folder(_folder_of(source)):
+        traces = _check_traces(scenario, servers, out)
     _check_expect(scenario, out)
     if out.errors:
         raise _by_line(out.errors)[0]
+    for i, w in traces:
+        _check_trace_rows(scenario, i, w, out)
     return [str(w) for w in _by_line(out.warnings)]
+
+
+# ------------------------------------------------------------------- traces
+
+#: The folder relative trace files are resolved against while a scenario is
+#: checked (None: the working directory).
+_FOLDER: contextvars.ContextVar[str | None] = contextvars.ContextVar("_FOLDER", default=None)
+
+
+@contextlib.contextmanager
+def scenario_folder(folder: str | None) -> Iterator[None]:
+    """Resolve relative trace files of scenarios loaded inside against ``folder``.
+
+    Loading a scenario file does this by itself (its own folder); use it when
+    loading a scenario *mapping* derived from a file (a variant, a sweep
+    point) so that its ``file:`` still means the file's folder.  ``None``
+    keeps the folder already in force.
+    """
+    if folder is None:
+        yield
+        return
+    token = _FOLDER.set(folder)
+    try:
+        yield
+    finally:
+        _FOLDER.reset(token)
+
+
+def _folder_of(source: SourceInfo) -> str | None:
+    if source.file == INLINE:
+        return None
+    return os.path.dirname(os.path.abspath(source.file))
+
+
+def _check_traces(
+    scenario: Scenario, servers: list[str], out: _Findings
+) -> list[tuple[int, TraceWorkload]]:
+    """Resolve each trace file against the scenario's folder and check its placement.
+
+    The folder is kept on the spec (``TraceWorkload.trace_path``).  Returns the
+    trace workloads whose file exists, for the row checks.
+    """
+    found: list[tuple[int, TraceWorkload]] = []
+    folder = _FOLDER.get()
+    for i, w in enumerate(scenario.workloads):
+        if not isinstance(w, TraceWorkload):
+            continue
+        loc: Path = ("workloads", i)
+        if folder is not None and w._base_dir is None:
+            w._base_dir = folder
+        p = w.placement
+        for k, name in enumerate(p.servers or []):
+            if name not in servers:
+                message = f"unknown server {name!r} (servers: {_listing(servers)})"
+                out.error((*loc, "placement", "servers", k), message)
+        clusters = list(scenario.topology.clusters)
+        if p.cluster is not None and p.cluster not in clusters:
+            message = f"unknown cluster {p.cluster!r} (clusters: {_listing(clusters)})"
+            out.error((*loc, "placement", "cluster"), message)
+        if p.failover is not None:
+            _resolve_each(scenario, out, (*loc, "placement", "failover"), p.failover)
+        for name, target in w.clients.items():
+            _resolve_each(scenario, out, (*loc, "clients", name), target)
+        path = w.trace_path()
+        if not os.path.isfile(path):
+            out.error((*loc, "file"), f"no such trace file {w.file!r} (looked for {path})")
+            continue
+        if w.format == "auto":
+            from sim.tracefile import TraceFileError, detect_format
+
+            try:
+                detect_format(path)
+            except TraceFileError:
+                message = f"cannot tell the format of {w.file!r}: name it .csv or .jsonl"
+                out.error((*loc, "format"), message + ", or give format")
+                continue
+        found.append((i, w))
+    return found
+
+
+def _check_trace_rows(scenario: Scenario, i: int, w: TraceWorkload, out: _Findings) -> None:
+    """Read the trace through (a bad row raises ``trace:line: column: problem``); warn."""
+    from sim.tracefile import scan_trace
+
+    path = w.trace_path()
+    summary = scan_trace(path, w.format)
+    loc: Path = ("workloads", i)
+    if summary.rows == 0:
+        out.warn((*loc, "file"), f"trace {w.file!r} has no rows: nothing is replayed")
+    for name in w.clients:
+        if name not in summary.first:
+            out.warn((*loc, "clients", name), f"client {name!r} does not appear in the trace")
+    late = summary.count_after(path, w.format, w.time_offset, w.speed, scenario.duration)
+    if late:
+        message = (
+            f"{late} of {summary.rows} trace rows fall at or after the end of the run "
+            f"({scenario.duration:g}s) and are not replayed"
+        )
+        out.warn((*loc, "file"), message)
+    longest = max(summary.max_timeout or 0.0, w.timeout if summary.default_timeouts else 0.0)
+    if summary.requests and longest + 0.5 > scenario.drain:
+        message = (
+            f"trace requests wait up to {longest:g}s but the run drains {scenario.drain:g}s "
+            f"after its end: set drain to at least {longest + 0.5:g}s"
+        )
+        out.warn(loc, message)
+    if summary.wildcard_rows:
+        message = (
+            f"{summary.wildcard_rows} trace rows publish to a '*' or '>' token "
+            "(a literal: only wildcard subscriptions match it)"
+        )
+        out.warn((*loc, "file"), message)

@@ -9,6 +9,7 @@ error that names the key instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, Literal, get_args
 
@@ -17,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -55,6 +57,8 @@ __all__ = [
     "ServerOptions",
     "Subscribers",
     "Topology",
+    "TracePlacement",
+    "TraceWorkload",
     "Workload",
     "client_profile",
 ]
@@ -522,7 +526,75 @@ class RequestReplyWorkload(Frozen):
         return _one_or_many(data, "responders")
 
 
-Workload = Annotated[PubSubWorkload | RequestReplyWorkload, Field(discriminator="kind")]
+class TracePlacement(Frozen):
+    """Where the clients of a trace connect when ``clients:`` does not name them.
+
+    The candidates are ``servers`` if given, else the servers of ``cluster``,
+    else every server; clients are spread over them ``round_robin`` in order of
+    first appearance in the trace, or at ``random`` (seeded).
+    """
+
+    servers: list[str] | None = None
+    cluster: str | None = None
+    placement: Literal["round_robin", "random"] = "round_robin"
+    latency: DistSpec | None = None
+    client: ClientOptions | None = None
+    failover: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TracePlacement:
+        if self.servers is not None and self.cluster is not None:
+            raise ValueError("give 'servers' or 'cluster', not both")
+        return self
+
+
+class TraceWorkload(Frozen):
+    """Recorded traffic replayed from a trace file (CSV or JSON Lines, docs/traces.md).
+
+    Each row is published by its trace client at ``time_offset + time / speed``;
+    requests wait for a reply as a requester does.  ``subscribers`` and
+    ``responders`` receive the replayed traffic (their ``subject`` defaults to
+    the workload's ``subject``).  ``file`` is relative to the scenario file's
+    folder (resolved when the scenario is loaded from a file; relative to the
+    working directory for a scenario given as a mapping).
+    """
+
+    kind: Literal["trace"]
+    name: str = Field(min_length=1)
+    file: str = Field(min_length=1)
+    format: Literal["auto", "csv", "jsonl"] = "auto"
+    #: Added to every trace time.
+    time_offset: Duration = Field(default=0.0, ge=0)
+    #: Replay speed: 2 plays the trace twice as fast (times divided by 2).
+    speed: float = Field(default=1.0, gt=0)
+    #: Timeout of the trace's requests that give none.
+    timeout: Duration = Field(default=DEFAULT_REQUEST_TIMEOUT, gt=0)
+    #: Trace client → server, cluster or region name(s) it connects to.
+    clients: dict[str, Names] = Field(default_factory=dict)
+    #: Where the other trace clients connect.
+    placement: TracePlacement = TracePlacement()
+    #: Default subject of the subscriber and responder groups.
+    subject: str | None = None
+    subscribers: list[Subscribers] = Field(default_factory=list)
+    responders: list[Responders] = Field(default_factory=list)
+    #: The folder ``file`` is relative to, set when loaded from a scenario file.
+    _base_dir: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_to_list(cls, data: Any) -> Any:
+        return _one_or_many(_one_or_many(data, "subscribers"), "responders")
+
+    def trace_path(self) -> str:
+        """Return the trace file's path: ``file`` under the scenario's folder if relative."""
+        if os.path.isabs(self.file) or self._base_dir is None:
+            return self.file
+        return os.path.join(self._base_dir, self.file)
+
+
+Workload = Annotated[
+    PubSubWorkload | RequestReplyWorkload | TraceWorkload, Field(discriminator="kind")
+]
 
 
 class ResponderTarget(Frozen):
@@ -537,6 +609,7 @@ class ResponderTarget(Frozen):
 CLIENT_ROLES: dict[str, tuple[str, ...]] = {
     "pubsub": ("publisher", "subscriber"),
     "request_reply": ("requester", "responder"),
+    "trace": ("publisher", "requester", "subscriber", "responder"),
 }
 
 

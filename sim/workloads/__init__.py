@@ -5,6 +5,7 @@ from __future__ import annotations
 from sim.workloads.base import Builder
 from sim.workloads.pubsub import build_pubsub
 from sim.workloads.request_reply import build_request_reply
+from sim.workloads.trace import build_trace
 
 __all__ = ["WORKLOADS", "Builder"]
 
@@ -12,4 +13,5 @@ __all__ = ["WORKLOADS", "Builder"]
 WORKLOADS: dict[str, Builder] = {
     "pubsub": build_pubsub,  # type: ignore[dict-item]
     "request_reply": build_request_reply,  # type: ignore[dict-item]
+    "trace": build_trace,  # type: ignore[dict-item]
 }
