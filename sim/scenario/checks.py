@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import copy
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sim.errors import ScenarioError
 from sim.regions import REGIONS
-from sim.scenario.source import INLINE, MAX_LISTED, Path, SourceInfo
+from sim.scenario.source import INLINE, MAX_LISTED, Path, SourceInfo, apply_overrides
 from sim.scenario.spec import (
     CLIENT_ROLES,
     ClientTarget,
@@ -429,6 +431,59 @@ def _check_expect(scenario: Scenario, out: _Findings) -> None:
             out.error(("expect", i), str(exc))
 
 
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _check_variants(scenario: Scenario, out: _Findings, raw: bool = True) -> None:
+    """Each variant's overrides must resolve and give a valid scenario.
+
+    A variant is applied the way ``natsim diff --variant`` applies it: its
+    dotted overrides on the raw scenario data (``variants`` itself left out),
+    then the whole load — schema and reference checks — runs on the result.
+    Without the raw data (a built scenario) only the override paths are checked.
+    """
+    if not scenario.variants:
+        return
+    from sim.scenario.load import load_scenario  # load imports this module
+
+    data = out.source.data if isinstance(out.source.data, dict) else scenario.model_dump()
+    for name, overrides in scenario.variants.items():
+        loc: Path = ("variants", name)
+        if not _VARIANT_NAME.match(name):
+            out.error(loc, f"variant name {name!r} must match [A-Za-z0-9_.-]+")
+            continue
+        if not overrides:
+            out.error(loc, "a variant needs at least one override (dotted.path: value)")
+            continue
+        own = [k for k in overrides if re.match(r"variants(\.|\[|$)", k)]
+        if own:
+            out.error((*loc, own[0]), "a variant cannot override variants")
+            continue
+        base = copy.deepcopy(data)
+        base.pop("variants", None)
+        try:
+            if raw:
+                load_scenario(base, overrides=overrides)
+            else:
+                apply_overrides(out.source.file, base, overrides)
+        except ScenarioError as exc:
+            key = next((k for k in overrides if exc.path == k), None)
+            where = (*loc, key) if key is not None else loc
+            what = f"{exc.path}: {exc.message}" if exc.path and key is None else exc.message
+            out.error(where, f"variant {name!r}: {what}")
+
+
+def _check_expect(scenario: Scenario, out: _Findings) -> None:
+    """Each expectation must parse and name metrics, labels and names that exist."""
+    from sim.expect import ExpectError, validate
+
+    for i, text in enumerate(scenario.expect):
+        try:
+            validate(scenario, text)
+        except ExpectError as exc:
+            out.error(("expect", i), str(exc))
+
+
 def check_references(scenario: Scenario, source: SourceInfo | None = None) -> list[str]:
     """Check what the schema cannot: names that refer to each other, and subjects.
 
@@ -455,6 +510,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     ScenarioError
         For the first problem in file order.
     """
+    raw = source is not None  # raw file data (a built scenario has canonical numbers)
     if source is None:
         source = SourceInfo(data=scenario.model_dump())
     out = _Findings(source)
@@ -471,6 +527,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     _check_regions(scenario, out)
     _check_faults(scenario, servers, out)
     _check_chaos(scenario, out)
+    _check_variants(scenario, out, raw=raw)
     with scenario_folder(_folder_of(source)):
         traces = _check_traces(scenario, servers, out)
     _check_expect(scenario, out)

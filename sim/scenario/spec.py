@@ -774,6 +774,10 @@ class Scenario(Frozen):
     #: Client library options of every client (a group's ``client`` overrides them).
     clients: ClientOptions = ClientOptions()
     chaos: ChaosSpec | None = None
+    #: Named variants of this scenario for ``natsim diff SCENARIO --variant NAME``:
+    #: variant name → {dotted.path: value} overrides (the form ``load_scenario``'s
+    #: ``overrides`` take), e.g. ``{"topology.clusters.east.servers": 2}``.
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Expectations over the run's metrics, one expression each
     #: (``delivery_ratio{workload=ticks} >= 99.9%``; see :mod:`sim.expect`).
     expect: list[str] = Field(default_factory=list)
