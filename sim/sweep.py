@@ -142,6 +142,11 @@ def grid(params: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     for path, values in params.items():
         if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
             raise NatsimError(f"parameter {path!r}: expected a non-empty list of values")
+    taken = {"seed", "workload", "error", *METRICS}
+    for path in params:
+        if path in taken:
+            hint = " (use --seed / --seeds, seeds=)" if path == "seed" else ""
+            raise NatsimError(f"cannot sweep {path!r}: it is a column of the sweep table{hint}")
     names = list(params)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*params.values())]
 
@@ -291,7 +296,8 @@ def _timed(scenario: Any, overrides: Mapping[str, Any], seed: Any) -> tuple[list
 def _run_pool(tasks: list[tuple[Any, ...]], workers: int, on_done: Callable) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_mp_context())
+    try:
         futures = {pool.submit(_timed, *t[1:]): t[0] for t in tasks}
         for fut in as_completed(futures):
             try:
@@ -299,6 +305,10 @@ def _run_pool(tasks: list[tuple[Any, ...]], workers: int, on_done: Callable) -> 
             except Exception as exc:  # a worker died: the task fails, the others go on
                 rows, wall = [{"workload": None, "error": f"{type(exc).__name__}: {exc}"}], math.nan
             on_done(futures[fut], rows, wall)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not wait for the grid
+        raise
+    pool.shutdown()
 
 
 def _run_dask(tasks: list[tuple[Any, ...]], address: str, workers: int | None, on_done: Callable):

@@ -84,7 +84,7 @@ def check_against_alone(df: pd.DataFrame, expected: dict[tuple, pd.DataFrame]) -
         got = df[(df[names[0]] == s) & (df[names[1]] == c) & (df.seed == seed)]
         got = got.drop(columns=[*names, "seed", "error", "wall_s"]).reset_index(drop=True)
         exp = exp[[c for c in got.columns]]
-        pd.testing.assert_frame_equal(got, exp.drop(columns=[]), check_dtype=False)
+        pd.testing.assert_frame_equal(got, exp, check_dtype=False)
 
 
 def test_process_pool_sweep_equals_each_point_alone(scen_file, expected):
@@ -169,20 +169,25 @@ def test_cli_sweep_writes_table_and_plots(scen_file, tmp_path):
         assert (out / f"sweep-{m}.png").stat().st_size > 0
 
 
-def test_cli_sweep_bad_input_exits_2(scen_file, tmp_path):
-    """A malformed --param, an unknown metric or a bad scenario: one line and exit 2."""
+def test_cli_sweep_bad_input_exits_2(scen_file, tmp_path, capsys):
+    """A malformed --param, a swept seed, an unknown metric or a bad scenario: one line, exit 2."""
+    from sim.cli import main
+
     for args in (
         ["--param", "servers"],
         ["--param", "a=1,,2"],
-        ["--param", "seed=1", "--metrics", "nope"],
+        ["--param", "duration=1s", "--metrics", "nope"],
+        ["--param", "seed=1,2"],
+        ["--param", "duration=1s", "--seeds", "0"],
     ):
-        p = natsim("sweep", str(scen_file), *args, "--out", str(tmp_path / "x"))
-        assert p.returncode == 2, p.stderr
-        assert p.stderr.startswith("natsim:") and "Traceback" not in p.stderr
+        assert main(["sweep", str(scen_file), *args, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("natsim:") and err.count("\n") == 1, err
+    assert not (tmp_path / "x").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nduration: 10 seconds\ntopology: {clusters: {a: {servers: 1}}}\n")
-    p = natsim("sweep", str(bad), "--param", "seed=1", "--out", str(tmp_path / "y"))
-    assert p.returncode == 2 and "duration" in p.stderr
+    assert main(["sweep", str(bad), "--param", "duration=1s", "--out", str(tmp_path / "y")]) == 2
+    assert "duration" in capsys.readouterr().err
 
 
 def test_band_is_t_interval_or_min_max():

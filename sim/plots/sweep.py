@@ -163,6 +163,8 @@ def sweep_plot(
         ax.set_xlabel(xlabel)
         if ticks is not None:
             ax.set_xticks(list(pos.values()), ticks)
+        elif len(pos) <= 12:
+            ax.set_xticks(sorted(set(pos.values())))  # the swept values, not 2.25 servers
         if key is not None:
             ax.set_title(f"{col}: {key}", fontsize="medium")
         if hue is not None:
