@@ -170,3 +170,20 @@ def test_bad_input_exits_2(tmp_path, capsys):
     broken = copy.deepcopy(base_scenario())
     broken["topology"]["clusters"]["a"]["servers"] = 0
     assert main(["diff", str(path), str(write(tmp_path, "broken", broken)), "--no-report"]) == 2
+
+
+def test_fail_on_regression_exits_1_when_an_expectation_breaks(tmp_path, capsys):
+    """An expectation passing in the base and failing in the candidate is a regression."""
+    pytest.importorskip("sim.expect")
+    expect = ["request_success_ratio{workload=svc} >= 99%", "duplicates == 0"]
+    base = write(tmp_path, "base", base_scenario(expect=expect))
+    cand = base_scenario(name="cand", expect=expect)
+    cand["faults"] = [{"at": "1s", "stop_responders": {"workload": "svc"}}]
+    cand = write(tmp_path, "cand", cand)
+    args = ["diff", str(base), str(cand), "--no-report", "-q"]
+    assert main(args) == 0  # informative by default
+    out = capsys.readouterr().out
+    assert "regression" in out
+    assert main([*args, "--fail-on-regression"]) == 1
+    c = compare(base, cand)
+    assert list(c.regressions.expectation) == ["request_success_ratio{workload=svc} >= 99%"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import copy
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
