@@ -730,7 +730,7 @@ def evaluate(result: Result, expectations: Iterable[Any] | None = None) -> pd.Da
             value, error = math.nan, f"not measurable: {exc}"
         shown = format_value(value, kind)
         if e.percent and value == value and not math.isinf(value):
-            shown = f"{value * 100:.4g}%"
+            shown = f"{value * 100:.6g}%"
         rows.append([e.text, e.metric, value, shown, e.show_threshold(), e.holds(value), error])
     return pd.DataFrame(rows, columns=COLUMNS).astype({"passed": bool, "value": float})
 

@@ -489,9 +489,11 @@ def _convergence(result: Result) -> list[_Block]:
     ]
 
 
-def _checks(expect: Any) -> list[_Block]:
-    """The scenario's expectations, listed as written (not evaluated yet)."""
+def _checks(result: Result, expect: Any) -> list[_Block]:
+    """The scenario's expectations, evaluated on this run: measured value, pass or fail."""
     import yaml
+
+    from sim.expect import evaluate
 
     if isinstance(expect, dict):
         items = [
@@ -511,12 +513,24 @@ def _checks(expect: Any) -> list[_Block]:
         ]
     else:
         items = [str(expect)]
+    rows = evaluate(result, items)
+    table = [
+        [r.expectation, r.shown, r.threshold, "PASS" if r.passed else "FAIL", r.error]
+        for r in rows.itertuples()
+    ]
+    passed = int(rows.passed.sum())
+    note = (
+        f"{passed} of {len(rows)} expectation(s) hold in this run (`natsim check` runs them "
+        "over several seeds). A metric that cannot be measured in this run fails with the reason."
+    )
     return [
-        _Para(
-            "The scenario's expectations (`expect:`), as written; "
-            "natsim does not evaluate them yet."
-        ),
-        _List(items),
+        _Table(
+            ["expectation", "measured", "threshold", "result", "note"],
+            table,
+            [False, True, True, False, False],
+            warn={3},
+            note=note,
+        )
     ]
 
 
@@ -617,7 +631,7 @@ def _sections(
             secs.append(_Section(title, anchor, blocks))
     expect = _expectations(result, scenario_text)
     if expect:
-        secs.append(_Section("Checks", "checks", _checks(expect)))
+        secs.append(_Section("Checks", "checks", _checks(result, expect)))
 
     others = [f for f in figs if f.slug != "topology"]
     if others:
@@ -795,7 +809,7 @@ def _html_block(b: _Block) -> str:
             cells = []
             for i, (c, n) in enumerate(zip(row, b.numeric, strict=True)):
                 cls = ["num"] if n else []
-                if i in b.warn and c not in ("0", "–", "", "n/a"):
+                if i in b.warn and c not in ("0", "–", "", "n/a", "PASS"):
                     cls.append("warn")
                 attr = f' class="{" ".join(cls)}"' if cls else ""
                 cells.append(f"<td{attr}>{html.escape(c)}</td>")
