@@ -420,17 +420,6 @@ def _check_chaos(scenario: Scenario, out: _Findings) -> None:
         out.warn(("chaos", "start"), message)
 
 
-def _check_expect(scenario: Scenario, out: _Findings) -> None:
-    """Each expectation must parse and name metrics, labels and names that exist."""
-    from sim.expect import ExpectError, validate
-
-    for i, text in enumerate(scenario.expect):
-        try:
-            validate(scenario, text)
-        except ExpectError as exc:
-            out.error(("expect", i), str(exc))
-
-
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
