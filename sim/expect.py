@@ -673,7 +673,7 @@ def validate(scenario: Scenario, text: Any) -> Expectation:
     if wl is not None:
         if wl not in kinds:
             raise ExpectError(f"no workload '{wl}' (workloads: {', '.join(kinds) or 'none'})")
-        if METRICS[e.metric].requests and kinds[wl] != "request_reply":
+        if METRICS[e.metric].requests and kinds[wl] not in ("request_reply", "trace"):
             raise ExpectError(f"{e.metric}: workload '{wl}' is {kinds[wl]}, it makes no requests")
     cluster = e.labels.get("cluster")
     if cluster is not None and cluster not in scenario.topology.clusters:

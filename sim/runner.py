@@ -22,7 +22,7 @@ from sim.faults import schedule_faults
 from sim.model.network import Network
 from sim.results import Result, frames_from_trace
 from sim.scenario.load import load_scenario
-from sim.scenario.spec import RequestReplyWorkload, Scenario
+from sim.scenario.spec import RequestReplyWorkload, Scenario, TraceWorkload
 from sim.trace import DropReason, Trace
 from sim.workloads import WORKLOADS
 
@@ -46,6 +46,8 @@ def settle_time(scenario: Scenario) -> float:
         if isinstance(w, RequestReplyWorkload):
             r = w.requesters
             longest = max(longest, r.gather if r.gather is not None else r.timeout)
+        elif isinstance(w, TraceWorkload):
+            longest = max(longest, w.timeout)  # rows may set their own (validate warns)
     return max(scenario.drain, longest + 0.5)
 
 

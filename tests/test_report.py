@@ -149,7 +149,7 @@ def test_guarantee_numbers_are_formatted(result, tmp_path):
 
 
 def test_expectations_are_listed_when_present(result, tmp_path):
-    """A scenario with `expect:` gets a Checks section listing them, unevaluated."""
+    """A scenario with `expect:` gets a Checks section listing them."""
     text = yaml.safe_dump({**SCENARIO, "expect": [{"delivery_ratio": ">= 0.99"}, "no timeouts"]})
     page = write_report(result, tmp_path, scenario_text=text, figures=[]).read_text()
     assert "<h2>Checks</h2>" in page and "no timeouts" in page and "delivery_ratio" in page

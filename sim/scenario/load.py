@@ -43,7 +43,7 @@ from sim.scenario.source import (
     read_file,
     show_value,
 )
-from sim.scenario.spec import PubSubWorkload, RequestReplyWorkload, Scenario
+from sim.scenario.spec import PubSubWorkload, RequestReplyWorkload, Scenario, TraceWorkload
 
 __all__ = [
     "LineMap",
@@ -125,7 +125,8 @@ def _known_keys(loc: Path) -> list[str]:
 
 
 def _workload_kinds() -> list[str]:
-    return [tag for model in (PubSubWorkload, RequestReplyWorkload) for tag in _tags(model)]
+    models = (PubSubWorkload, RequestReplyWorkload, TraceWorkload)
+    return [tag for model in models for tag in _tags(model)]
 
 
 def _unknown_key_message(loc: Path) -> str:
