@@ -210,3 +210,27 @@ def test_fault_spans_are_axvspans(result):
     assert len(shaded) == 2
     xs = shaded[0].get_path().transformed(shaded[0].get_patch_transform()).vertices[:, 0]
     assert (xs.min(), xs.max()) == (5.0, 9.0)
+
+
+@pytest.mark.parametrize("name", ["geo-failover", "cluster-scale-out"])
+def test_every_figure_renders_on_a_bundled_scenario_without_warnings(name):
+    """The report's figures render, without a warning, on a bundled scenario's results."""
+    from tests.conftest import ROOT
+
+    overrides = {"duration": "40s"} if name == "cluster-scale-out" else {}
+    spec = sim.load_scenario(ROOT / "scenarios" / f"{name}.yaml", overrides=overrides)
+    result = sim.run(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figs = plots.figures(result)
+        for _, _, fig in figs:
+            fig.canvas.draw()
+    slugs = [slug for slug, _, _ in figs]
+    assert slugs[:2] == ["topology", "delivery"]
+    assert ("failover-weather" in slugs) == (name == "geo-failover")
+    assert ("convergence" in slugs) == (name == "cluster-scale-out")
+    for slug, title, fig in figs:
+        if slug == "topology":
+            continue  # a diagram: axes only in the geographic layout
+        labelled = [ax for ax in fig.axes if ax.get_xlabel() and ax.get_ylabel()]
+        assert title and (labelled or not any(ax.has_data() for ax in fig.axes)), title
