@@ -163,7 +163,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: modules that each add one subcommand: ``add_command(subparsers)`` sets its ``func``
-COMMAND_MODULES: tuple[str, ...] = ("sim.check", "sim.sweep", "sim.convert", "sim.diff")
+COMMAND_MODULES: tuple[str, ...] = (
+    "sim.check",
+    "sim.sweep",
+    "sim.convert",
+    "sim.diff",
+    "sim.real.cli",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -290,13 +290,15 @@ class _Run:
         async def on_request(msg: Any) -> None:
             if not c.alive:
                 return
-            await asyncio.sleep(service())
-            if not c.alive or not msg.reply:
-                return
             try:
                 req_id = int(_parse(msg.data)[0])
             except (ValueError, IndexError):
                 req_id = -1
+            if req_id >= 0 and "sid" in state:
+                self.rec.delivery(req_id, state["sid"], self.server_of(c), self.now())
+            await asyncio.sleep(service())
+            if not c.alive or not msg.reply:
+                return
             rid = self.rec.message(
                 self.now(), c.workload, "reply", c.name, self.server_of(c), msg.reply,
                 group.size, req_id,

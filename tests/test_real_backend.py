@@ -1,0 +1,159 @@
+"""The real backend: placement and timing as in the simulation, processes, faults, CLI."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from sim.errors import NatsimError
+from sim.model.network import Network
+from sim.real.driver import arrival_schedule, place
+from sim.rng import RandomStreams
+from sim.runner import simulate
+from sim.scenario.load import load_scenario
+from sim.subjects import expand_subject_template
+
+
+def _sc(**kw):
+    base = {
+        "name": "real-unit",
+        "seed": 11,
+        "duration": "1.2s",
+        "drain": "0.3s",
+        "topology": {"clusters": {"a": {"servers": 3}, "b": {"servers": 2}}},
+        "workloads": [
+            {
+                "name": "w",
+                "kind": "pubsub",
+                "subject": "S.{x,y,z}",
+                "publishers": {"count": 4, "placement": "random", "rate": "40/s"},
+                "subscribers": [
+                    {"count": 5, "placement": "random", "subject": "S.>"},
+                    {"per_server": 1, "cluster": "b", "subject": "S.x"},
+                ],
+            }
+        ],
+    }
+    base.update(kw)
+    return load_scenario(base)
+
+
+def test_placement_matches_the_simulation() -> None:
+    """Clients land on the same servers as in the simulation (same seeded streams)."""
+    sc = _sc()
+    net = Network(sc, 11)
+    streams = RandomStreams(11)
+    w = sc.workloads[0]
+    assert place(sc, streams, w.publishers, "placement:w:pub") == net.place(
+        w.publishers, "placement:w:pub"
+    )
+    for g, group in enumerate(w.subscribers):
+        stream = f"placement:w:sub{g}"
+        assert place(sc, streams, group, stream) == net.place(group, stream)
+
+
+def test_arrival_schedule_matches_simulated_publishes() -> None:
+    """The k-th publish of each publisher has the simulation's time and subject."""
+    sc = _sc()
+    result = simulate(sc)
+    streams = RandomStreams(sc.seed)
+    subjects = expand_subject_template("S.{x,y,z}")
+    for i in range(4):
+        name = f"w.pub{i}"
+        sched = arrival_schedule(streams.stream(f"pub:{name}"), 40.0, True, 0.0, 1.2, 3)
+        m = result.messages[result.messages.client == name]
+        assert len(m) == len(sched) > 10
+        np.testing.assert_allclose(m.time.to_numpy(), [t for t, _ in sched])
+        assert list(m.subject) == [subjects[k] for _, k in sched]
+
+
+nats = pytest.importorskip("nats")
+
+from sim.real import run_real  # noqa: E402
+from sim.real.servers import ServerSet, find_nats_server  # noqa: E402
+
+try:
+    find_nats_server()
+except NatsimError as exc:  # pragma: no cover
+    pytest.skip(f"no nats-server: {exc}", allow_module_level=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_servers_start_kill_restart_and_stop_everything() -> None:
+    """A supercluster comes up, a killed server restarts, and stop leaves no process behind."""
+    sc = _sc()
+    ss = ServerSet(sc)
+    pids = []
+    try:
+        with ss:
+            ss.start()
+            pids = [s.proc.pid for s in ss.servers.values()]
+            assert len(pids) == 5
+            ss.kill("a-1")
+            assert not _alive(pids[0])
+            ss.restart("a-1", wait=True)
+            pids.append(ss.servers["a-1"].proc.pid)
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert not any(_alive(p) for p in pids)
+    assert not ss.dir.exists()
+
+
+def test_run_real_tables_and_faults() -> None:
+    """run_real gives the simulation's tables; a crash and a client kill are applied."""
+    sc = _sc(
+        faults=[
+            {"at": "0.5s", "crash": "a-2", "for": "0.3s"},
+            {"at": "0.4s", "kill_clients": {"workload": "w", "role": "subscriber", "count": 1}},
+            {"at": "0.6s", "latency": {"between": ["a", "b"], "add": "5ms"}, "for": "0.2s"},
+        ]
+    )
+    real = run_real(sc, latency=False)
+    simr = simulate(sc)
+    for name in ("messages", "deliveries", "drops", "requests", "subscriptions", "clients"):
+        assert list(getattr(real, name).columns) == list(getattr(simr, name).columns), name
+    assert real.meta["backend"] == "real"
+    assert real.meta["nats_server_version"].startswith("2.")
+    assert real.meta["emulated_latency"] is False
+    assert any("latency" in n for n in real.meta["notes"])
+    kinds = set(real.events.kind)
+    assert {"crash", "restart", "kill_client"} <= kinds
+    assert len(real.messages) == len(simr.messages)
+    assert len(real.deliveries) > 0
+
+
+def test_cli_real_writes_results(tmp_path, capsys) -> None:
+    """`natsim real` writes Result.save tables and run.json with the server version."""
+    import json
+
+    from sim.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: cli-real\nduration: 0.8s\ndrain: 0.2s\n"
+        "topology: {clusters: {c: {servers: 2}}}\n"
+        "workloads:\n"
+        "  - {name: w, kind: pubsub, subject: X, publishers: {count: 1, rate: 20/s},"
+        " subscribers: {count: 2}}\n"
+    )
+    assert main(["real", str(path), "--out", str(tmp_path / "out"), "--format", "csv"]) == 0
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["backend"] == "real"
+    assert (tmp_path / "out" / "deliveries.csv").is_file()
+    assert main(["compare", str(path), "--out", str(tmp_path / "cmp"), "--format", "csv"]) == 0
+    assert (tmp_path / "cmp" / "compare.csv").is_file()
+    assert "checks agree" in capsys.readouterr().out
