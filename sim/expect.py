@@ -586,6 +586,8 @@ def _parse_threshold(text: str, kind: str) -> tuple[float, bool]:
         value = float(text)
         if kind == "count" and not value.is_integer():
             raise ExpectError(f"'{text}' is not a whole number (a count)")
+        if kind == "ratio" and not 0 <= value <= 1:
+            raise ExpectError(f"'{text}': a ratio is between 0 and 1 (write {text}% for percent)")
         return value, False
     hint = {"ratio": "0.999 or 99.9%", "count": "0 or 10"}[kind]
     raise ExpectError(f"'{text}' is not a number for a {kind} (use e.g. {hint})")

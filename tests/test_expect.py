@@ -277,3 +277,12 @@ def test_check_rejects_a_bad_expression_before_running():
         check(small(["latency_p99{workload=x} < 1s"]))
     with pytest.raises(ExpectError, match="no workload"):
         check(small(), expectations=["latency_p99{workload=x} < 1s"])
+
+
+def test_a_ratio_above_one_without_percent_is_an_error():
+    """`>= 99.9` on a ratio would never pass: it must say to write 99.9% (or 0.999)."""
+    from sim.expect import ExpectError, parse_expectation
+
+    with pytest.raises(ExpectError, match=r"between 0 and 1 \(write 99.9% for percent\)"):
+        parse_expectation("delivery_ratio >= 99.9")
+    assert parse_expectation("delivery_ratio >= 0.999") is not None
