@@ -167,6 +167,28 @@ def test_single_server_crash_clients_reconnect_after_restart_within_wait_bounds(
     assert set(r.drops.reason) <= {"server_down"}
 
 
+def test_connect_overhead_lengthens_the_reconnect_gap_and_its_losses():
+    """A client option for the library's own reconnect work: the gap grows by it, and so
+    do the copies its subscribers miss while reconnecting (server_down)."""
+
+    def crash_run(overhead: str) -> sim.Result:
+        client = {"connect_overhead": overhead}
+        sc = scenario(
+            [pubsub(pub("2000/s", servers=["c-1"]), {"count": 3, "servers": ["c-2"]})],
+            duration="3s",
+            faults=[{"at": "1s", "for": "1s", "crash": "c-2"}],
+        )
+        sc["clients"] = client
+        return run(sc)
+
+    quick, slow = crash_run("0s"), crash_run("20ms")
+    gap_quick = reconnect_times(quick).gap
+    gap_slow = reconnect_times(slow).gap
+    assert (gap_slow - gap_quick).round(9).eq(0.02).all()
+    lost = {k: (r.drops.reason == "server_down").sum() for k, r in (("q", quick), ("s", slow))}
+    assert lost["s"] >= lost["q"] + 3 * 30  # 20 ms at 2,000/s: ~40 copies per subscriber
+
+
 # ----------------------------------------------------------- silent crash
 def test_silent_crash_is_found_by_route_pings():
     """A machine that dies without closing TCP: nothing is noticed at once; routes close as

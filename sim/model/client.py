@@ -306,7 +306,7 @@ class Client:
             # TCP handshake, then INFO/CONNECT/PING/PONG: about two round trips
             self.up, self.down = self.net.client_links(self)
             t = self.down.arrival(self.up.arrival(self.clock.now))
-            t = self.down.arrival(self.up.arrival(t))
+            t = self.down.arrival(self.up.arrival(t)) + self.profile.connect_overhead
             self.clock.at(t, self._handshake_done, srv)
         elif srv.idx in wire.down or not self.net.outages.accepts(srv):
             self._next_attempt()  # connection refused at once

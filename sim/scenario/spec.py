@@ -334,6 +334,9 @@ class ClientProfile:
     allow_reconnect: bool
     #: Shuffle the server pool.
     randomize: bool
+    #: Client-side time a (re)connect costs beyond the network round trips (the
+    #: library's and application's work: 0 models a client that keeps up).
+    connect_overhead: float = 0.0
 
 
 #: Library defaults (digest §2 and §8).
@@ -353,6 +356,7 @@ CLIENT_PROFILES: dict[str, ClientProfile] = {
         pending_bytes=64 * MiB,
         allow_reconnect=True,
         randomize=True,
+        connect_overhead=0.0,
     ),
     # nats.py aio/client.py: DEFAULT_RECONNECT_TIME_WAIT, (no jitter),
     # DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PENDING_SIZE, DEFAULT_CONNECT_TIMEOUT,
@@ -370,6 +374,7 @@ CLIENT_PROFILES: dict[str, ClientProfile] = {
         pending_bytes=128 * MiB,
         allow_reconnect=True,
         randomize=True,
+        connect_overhead=0.0,
     ),
 }
 
@@ -395,6 +400,8 @@ class ClientOptions(Frozen):
     pending_bytes: Size | None = Field(default=None, ge=1)
     allow_reconnect: bool | None = None
     randomize: bool | None = None
+    #: e.g. ``3ms``: nats-py took 1-5 ms per reconnect on loopback (docs/conformance.md).
+    connect_overhead: Duration | None = Field(default=None, ge=0)
 
     def resolve(self, base: ClientOptions | None = None) -> ClientProfile:
         """Return the options in force: each field from self, else ``base``, else the profile."""
