@@ -141,6 +141,9 @@ class Gateways:
         self.lost: dict[str, DropReason] = {}
         #: the network's reachability (sim.model.wire.Wire), set by the network
         self.wire: Any = None
+        #: PING period on outbound connections: RTT measurement and stale detection
+        #: alike (set by the network from the scenario; 15 s is nats-server's cap)
+        self.ping_interval = spec.ping_interval or 15.0
         #: retry timing: (connect retry, dial timeout) — gatewayConnectDelay, DEFAULT_ROUTE_DIAL
         self.retry = (1.0, 1.0)
         #: the running outbound dial per cluster, so that one close starts one redial loop
@@ -322,7 +325,7 @@ class Gateways:
             return  # the connection was replaced
         now = self.clock.now
         ob.link.send(now, ob.peer.gw._on_ping, (self.server.idx, ob, now))
-        self.clock.after(self.spec.ping_interval, self._ping, ob)
+        self.clock.after(self.ping_interval, self._ping, ob)
 
     def _on_ping(self, ev: Call) -> None:
         origin, ob, sent = ev._value

@@ -189,6 +189,9 @@ class Network:
             s.gw.members = by_cluster
             s.gw.wire = self.wire
             s.gw.retry = (opts.connect_retry, opts.dial_timeout)
+            s.gw.ping_interval = spec.ping_interval or min(
+                opts.ping_interval, opts.gateway_ping_max
+            )
         for s in self.servers.values():
             if s.up:
                 self.dial_gateways(s)

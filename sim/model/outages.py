@@ -193,7 +193,7 @@ class Outages:
         if ob.link in self.wire.held:
             return
         self.wire.hold({("g", a.idx, ob.peer.idx)}, links)
-        interval = min(self.opts.ping_interval, self.opts.gateway_ping_max)
+        interval = a.gw.ping_interval
         t = stale_at(ob.t, ob.first, interval, self.opts.max_pings_out, self.clock.now)
         self.clock.at(t, self._gateway_stale, (a, ob, reason))
 

@@ -242,8 +242,10 @@ class GatewaySpec(Frozen):
     #: defaultGatewayRecentSubExpiration (server/gateway.go): replies to
     #: subscriptions younger than this are rewritten with the _GR_. prefix
     reply_mapping_window: Duration = 2.0
-    #: min(ping_interval 2 min, gwMaxPingInterval 15 s) (server/gateway.go)
-    ping_interval: Duration = 15.0
+    #: Gateway PING period, for RTT measurement and stale detection alike.
+    #: None: min(topology.server.ping_interval, gateway_ping_max) — 2 min and
+    #: gwMaxPingInterval 15 s by default (server/gateway.go).
+    ping_interval: Duration | None = Field(default=None, gt=0)
     #: firstPingInterval (server/server.go), +0-20 % jitter (setFirstPingTimer)
     first_ping: Duration = 1.0
 
