@@ -157,3 +157,82 @@ def test_cli_real_writes_results(tmp_path, capsys) -> None:
     assert main(["compare", str(path), "--out", str(tmp_path / "cmp"), "--format", "csv"]) == 0
     assert (tmp_path / "cmp" / "compare.csv").is_file()
     assert "checks agree" in capsys.readouterr().out
+
+
+def _latencies(result, server: str, lo: float = 0.0, hi: float = 1e9) -> np.ndarray:
+    """One-way latency of the deliveries on ``server`` published in [lo, hi)."""
+    d = result.deliveries
+    d = d[(d.server == server) & (d.publish_time >= lo) & (d.publish_time < hi)]
+    return d.latency.to_numpy()
+
+
+def test_latency_fault_on_gateway_proxies() -> None:
+    """A latency fault between two clusters raises real cross-cluster latency, then ends."""
+    sc = load_scenario(
+        {
+            "name": "real-latency-fault",
+            "duration": "2.4s",
+            "drain": "0.3s",
+            "topology": {
+                "clusters": {
+                    "a": {"servers": 1, "region": "r1"},
+                    "b": {"servers": 1, "region": "r2"},
+                },
+                "latency": {"regions": {"r1": {"r2": "2ms"}}},
+            },
+            "workloads": [
+                {
+                    "name": "w",
+                    "kind": "pubsub",
+                    "subject": "X",
+                    "publishers": {"count": 1, "cluster": "a", "rate": "50/s"},
+                    "subscribers": {"count": 1, "cluster": "b"},
+                }
+            ],
+            "faults": [
+                {"at": "0.8s", "latency": {"between": ["a", "b"], "add": "30ms"}, "for": "0.8s"}
+            ],
+        }
+    )
+    real = run_real(sc)
+    before = _latencies(real, "b-1", 0.2, 0.75)
+    during = _latencies(real, "b-1", 0.9, 1.55)
+    after = _latencies(real, "b-1", 1.8, 2.4)
+    assert len(before) > 10 and len(during) > 10 and len(after) > 10
+    assert np.median(during) > np.median(before) + 0.015
+    assert np.median(after) < np.median(during) - 0.015
+    ev = real.events
+    assert list(ev[ev.kind.isin(["fault_start", "fault_end"])].kind) == ["fault_start", "fault_end"]
+    assert (ev.kind == "latency").sum() == 2  # a→b-1 and b→a-1
+    assert not any("latency fault" in n for n in real.meta["notes"])
+
+
+def test_route_link_latency_through_proxies() -> None:
+    """A 20 ms topology.links entry shows in real cross-server latency; other routes not."""
+    sc = load_scenario(
+        {
+            "name": "real-route-link",
+            "duration": "1.2s",
+            "drain": "0.3s",
+            "topology": {
+                "clusters": {"c": {"servers": 3}},
+                "links": [{"between": ["c-1", "c-2"], "latency": "20ms"}],
+            },
+            "workloads": [
+                {
+                    "name": "w",
+                    "kind": "pubsub",
+                    "subject": "X",
+                    "publishers": {"count": 1, "servers": ["c-1"], "rate": "50/s"},
+                    "subscribers": {"per_server": 1, "servers": ["c-2", "c-3"]},
+                }
+            ],
+        }
+    )
+    real = run_real(sc)
+    assert real.meta["route_proxies"] == 2
+    slow = _latencies(real, "c-2", 0.2)
+    fast = _latencies(real, "c-3", 0.2)
+    assert len(slow) > 10 and len(fast) > 10
+    assert np.median(slow) > 0.018
+    assert np.median(fast) < 0.010

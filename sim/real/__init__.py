@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.real.latency import gateway_delays, route_delays
 from sim.scenario.load import load_scenario
 from sim.scenario.spec import Scenario
 
@@ -24,23 +25,7 @@ if TYPE_CHECKING:
 
     from sim.results import Result
 
-__all__ = ["compare", "gateway_delays", "run_real"]
-
-
-def gateway_delays(scenario: Scenario) -> dict[tuple[str, str], float]:
-    """Return the one-way base delay (s) from each cluster to each server of another cluster."""
-    from sim.model.topology import region_base_latency
-
-    topo = scenario.topology
-    out: dict[tuple[str, str], float] = {}
-    for src, sspec in topo.clusters.items():
-        for dst, dspec in topo.clusters.items():
-            if src == dst:
-                continue
-            base = region_base_latency(topo, sspec.region, dspec.region)
-            for server in dspec.server_names(dst):
-                out[(src, server)] = base
-    return out
+__all__ = ["compare", "gateway_delays", "route_delays", "run_real"]
 
 
 def run_real(
@@ -48,6 +33,7 @@ def run_real(
     seed: int | None = None,
     binary: str | None = None,
     latency: bool = True,
+    intra_cluster_latency: bool = False,
 ) -> Result:
     """Run ``scenario`` on real nats-server processes and return its Result.
 
@@ -62,7 +48,11 @@ def run_real(
     latency : bool
         Emulate the inter-region base latency with delay proxies in front of
         every gateway (:mod:`sim.real.proxy`); ``meta["emulated_latency"]``
-        says whether it was.
+        says whether it was.  Routes get a proxy too where the scenario gives
+        them latency (``topology.links`` between two servers of a cluster).
+    intra_cluster_latency : bool
+        Also put every other route behind a proxy with the mean of
+        ``topology.latency.intra_cluster`` (with ``latency`` only).
     """
     from sim.real.driver import drive
     from sim.real.servers import ServerSet
@@ -74,26 +64,41 @@ def run_real(
     seed = scenario.seed if seed is None else seed
     wall0 = time.perf_counter()
     mesh = None
-    delays = gateway_delays(scenario) if latency else {}
+    control = None
+    gw = gateway_delays(scenario) if latency else {}
+    rt = route_delays(scenario, intra_cluster_latency) if latency else {}
+    base = {(src, f"gw:{dst}"): d for (src, dst), d in gw.items()}
+    base.update({(src, f"rt:{dst}"): d for (src, dst), d in rt.items()})
     try:
         servers = ServerSet(scenario, binary=binary)
         with servers:
-            if delays:
+            if base:
+                from sim.real.latency import LatencyControl
                 from sim.real.proxy import ProxyMeshThread
 
-                targets = {s.name: ("127.0.0.1", s.gateway_port) for s in servers.servers.values()}
-                mesh = ProxyMeshThread(targets, delays)
+                targets = {}
+                for s in servers.servers.values():
+                    targets[f"gw:{s.name}"] = ("127.0.0.1", s.gateway_port)
+                    targets[f"rt:{s.name}"] = ("127.0.0.1", s.route_port)
+                mesh = ProxyMeshThread(targets, base)
                 mesh.start()
+                control = LatencyControl(mesh, base, scenario.topology.server_cluster())
 
-                def url(src: str, dst: Any, mesh: Any = mesh) -> str:
-                    host, port = mesh.dial(src, dst.name)
+                def gw_url(src: str, dst: Any, mesh: Any = mesh) -> str:
+                    host, port = mesh.dial(src, f"gw:{dst.name}")
                     return f"nats://{host}:{port}"
 
-                servers.gateway_url = url
+                def rt_url(src: str, dst: Any, mesh: Any = mesh) -> str:
+                    host, port = mesh.dial(src, f"rt:{dst.name}")
+                    return f"nats-route://{host}:{port}"
+
+                servers.gateway_url = gw_url
+                if rt:
+                    servers.route_url = rt_url
             t_start = time.perf_counter()
-            servers.start()
+            servers.start(servers.initial())
             startup = time.perf_counter() - t_start
-            rec, notes = drive(scenario, servers, seed)
+            rec, notes = drive(scenario, servers, seed, control)
             version = servers.version
             binary_path = servers.binary
     finally:
@@ -106,13 +111,9 @@ def run_real(
         "backend": "real",
         "nats_server_version": version,
         "nats_server_binary": binary_path,
-        "emulated_latency": bool(delays),
-        "latency_note": (
-            "gateway base latency per (source cluster, destination server) through delay "
-            "proxies; no jitter, no route/client latency"
-            if delays
-            else "no emulated latency: loopback only"
-        ),
+        "emulated_latency": bool(base),
+        "latency_note": _latency_note(gw, rt, intra_cluster_latency),
+        "route_proxies": len(rt),
         "notes": notes,
         "natsim_version": _natsim_version(),
         "wall_seconds": round(time.perf_counter() - wall0, 3),
@@ -122,6 +123,20 @@ def run_real(
         "scenario_spec": scenario.model_dump(mode="json"),
     }
     return Result(frames, meta)
+
+
+def _latency_note(gw: dict, rt: dict, intra: bool) -> str:
+    if not gw and not rt:
+        return "no emulated latency: loopback only"
+    parts = []
+    if gw:
+        parts.append(
+            "gateway base latency per (source cluster, destination server) through delay proxies"
+        )
+    if rt:
+        what = "intra_cluster mean and topology.links" if intra else "topology.links (mean)"
+        parts.append(f"{len(rt)} routes (source server, destination server) delayed: {what}")
+    return "; ".join(parts) + "; no jitter, no client latency"
 
 
 def compare(

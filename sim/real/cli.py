@@ -24,7 +24,11 @@ def _cmd_real(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     result = run_real(
-        scenario, seed=args.seed, binary=args.nats_server, latency=not args.no_latency
+        scenario,
+        seed=args.seed,
+        binary=args.nats_server,
+        latency=not args.no_latency,
+        intra_cluster_latency=args.intra_cluster_latency,
     )
     out = Path(args.out) if args.out else Path("reports") / f"{scenario.name}-real"
     result.save(out, fmt=args.format)
@@ -51,7 +55,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     table, simr, realr = compare(
-        scenario, seed=args.seed, binary=args.nats_server, latency=not args.no_latency
+        scenario,
+        seed=args.seed,
+        binary=args.nats_server,
+        latency=not args.no_latency,
+        intra_cluster_latency=args.intra_cluster_latency,
     )
     out = Path(args.out) if args.out else Path("reports") / f"{scenario.name}-compare"
     out.mkdir(parents=True, exist_ok=True)
@@ -84,6 +92,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--no-latency", action="store_true", help="no delay proxies in front of gateways"
+    )
+    p.add_argument(
+        "--intra-cluster-latency",
+        action="store_true",
+        help="also put every route behind a delay proxy (latency.intra_cluster's mean)",
     )
 
 

@@ -271,6 +271,7 @@ def compare(
     seed: int | None = None,
     binary: str | None = None,
     latency: bool = True,
+    intra_cluster_latency: bool = False,
 ) -> tuple[pd.DataFrame, Result, Result]:
     """Run the simulation and the real backend with one seed; return (table, sim, real)."""
     from sim.real import run_real
@@ -280,7 +281,13 @@ def compare(
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
     simr = simulate(scenario, seed=seed)
-    realr = run_real(scenario, seed=seed, binary=binary, latency=latency)
+    realr = run_real(
+        scenario,
+        seed=seed,
+        binary=binary,
+        latency=latency,
+        intra_cluster_latency=intra_cluster_latency,
+    )
     return compare_results(scenario, simr, realr), simr, realr
 
 

@@ -41,7 +41,15 @@ from sim.workloads.base import client_subjects
 __all__ = ["APPLIED_FAULTS", "RealClient", "arrival_schedule", "drive", "place"]
 
 #: Fault actions the real backend applies; others are skipped with a note.
-APPLIED_FAULTS = ("crash", "kill_clients", "stop_responders", "start_responders")
+APPLIED_FAULTS = (
+    "crash",
+    "kill_clients",
+    "stop_responders",
+    "start_responders",
+    "latency",
+    "join",
+    "lame_duck",
+)
 
 
 def place(
@@ -83,6 +91,17 @@ def arrival_schedule(
     return out
 
 
+def _describe(f: Any) -> str:
+    t = f.target
+    if isinstance(t, str):
+        return t
+    if isinstance(t, list | tuple):
+        return " | ".join(x if isinstance(x, str) else ",".join(x) for x in t)
+    if f.action == "latency":
+        return f"{' | '.join(t.between)} +{t.add * 1e3:g}ms x{t.factor:g}"
+    return getattr(t, "workload", "") or str(t)
+
+
 def _payload(mid: int, size: int, extra: str = "") -> bytes:
     head = f"{mid}|{extra}|".encode()
     return head + b"." * max(0, size - len(head))
@@ -107,6 +126,8 @@ class RealClient:
     subs: list[Any] = field(default_factory=list)
     #: (re)subscribe: called after a (re)start
     on_start: list[Callable[[], Any]] = field(default_factory=list)
+    #: other servers to try first time when ``url``'s server has not joined yet
+    fallback: list[str] = field(default_factory=list)
 
     async def connect(self) -> None:
         """Connect to the client's configured server."""
@@ -117,13 +138,13 @@ class RealClient:
 
         p = self.profile
         self.nc = await nats.connect(
-            servers=[self.url],
+            servers=[self.url, *self.fallback],
             name=self.name,
             allow_reconnect=p.allow_reconnect,
             max_reconnect_attempts=p.max_reconnect,
             reconnect_time_wait=p.reconnect_wait,
             connect_timeout=max(p.connect_timeout, 1.0),
-            dont_randomize=not p.randomize,
+            dont_randomize=not p.randomize or bool(self.fallback),
             error_cb=_quiet,
             disconnected_cb=_quiet,
             reconnected_cb=_quiet,
@@ -132,8 +153,11 @@ class RealClient:
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, servers: ServerSet, seed: int) -> None:
+    def __init__(
+        self, scenario: Scenario, servers: ServerSet, seed: int, control: Any = None
+    ) -> None:
         self.scenario = scenario
+        self.control = control
         self.servers = servers
         self.streams = RandomStreams(seed)
         topo = scenario.topology
@@ -173,6 +197,13 @@ class _Run:
             self.servers.servers[server].url,
             client_profile(self.scenario, group),
         )
+        if self.servers.servers[server].stopped:
+            # its server joins later: connect elsewhere in its cluster meanwhile
+            c.fallback = [
+                p.url
+                for p in self.servers.servers.values()
+                if p.cluster == self.cluster[server] and not p.stopped
+            ]
         self.clients.append(c)
         self.rec.clients.append((name, wl, role, server))
         return c
@@ -376,6 +407,58 @@ class _Run:
             self.notes.append(f"fault {action} at {f.at}s not applied on real servers (skipped)")
             return
         await self.at(f.at)
+        number = self.scenario.faults.index(f)
+        label = f"{action}: {_describe(f)}"
+        self.rec.event(self.now(), None, "fault_start", label, number)
+        await self._apply(f, action)
+        if f.duration is not None and f.at + f.duration < self.end:
+            await self.at(f.at + f.duration)
+            self.rec.event(self.now(), None, "fault_end", label, number)
+            await self._undo(f, action)
+
+    async def _apply(self, f: Any, action: str) -> None:
+        loop = asyncio.get_running_loop()
+        if action == "latency":
+            ch = f.latency
+            groups = [resolve_names(self.scenario, g) for g in ch.between]
+            keys = self.control.keys_between(groups) if self.control is not None else []
+            if not keys:
+                self.notes.append(
+                    f"latency fault at {f.at}s not applied: no delay proxy between "
+                    f"{ch.between[0]} and {ch.between[1]} (latency emulation off, or a "
+                    "route without latency: see --intra-cluster-latency)"
+                )
+                return
+            self.control.change(keys, ch.add, ch.factor)
+            self._keys = getattr(self, "_keys", {})
+            self._keys[id(f)] = keys
+            for src, dst in keys:
+                self.rec.event(self.now(), dst[3:], "latency", f"{src}->{dst}", ch.add)
+        elif action == "join":
+            names = resolve_names(self.scenario, f.join)
+            for n in names:
+                await loop.run_in_executor(None, self.servers.restart, n)
+                self.rec.event(self.now(), n, "join", "")
+        elif action == "lame_duck":
+            for n in resolve_names(self.scenario, f.lame_duck):
+                self.servers.lame_duck(n)
+                self.rec.event(self.now(), n, "lame_duck", "")
+        if action in ("crash", "stop_responders", "start_responders", "kill_clients"):
+            await self._apply_old(f, action)
+
+    async def _undo(self, f: Any, action: str) -> None:
+        loop = asyncio.get_running_loop()
+        if action == "latency":
+            keys = getattr(self, "_keys", {}).pop(id(f), [])
+            if keys:
+                self.control.restore(keys, f.latency.add, f.latency.factor)
+        elif action == "lame_duck":
+            for n in resolve_names(self.scenario, f.lame_duck):
+                await loop.run_in_executor(None, self.servers.kill, n)
+                await loop.run_in_executor(None, self.servers.restart, n)
+                self.rec.event(self.now(), n, "restart", "")
+
+    async def _apply_old(self, f: Any, action: str) -> None:
         if action == "crash":
             names = resolve_names(self.scenario, f.crash)
             for n in names:
@@ -452,6 +535,8 @@ class _Run:
         if self.scenario.chaos is not None:
             self.notes.append("chaos: not applied on real servers")
         await asyncio.gather(*(c.connect() for c in self.clients))
+        for c in self.clients:
+            c.fallback = []
         self.t0 = self.loop.time()
         coros = [*self.tasks_later, *(self._fault(f) for f in self.scenario.faults)]
         tasks = [asyncio.ensure_future(co) for co in coros]
@@ -472,8 +557,13 @@ class _Run:
                         await asyncio.wait_for(c.nc.close(), 2.0)
 
 
-def drive(scenario: Scenario, servers: ServerSet, seed: int) -> tuple[Recorder, list[str]]:
-    """Run ``scenario``'s workloads and faults on ``servers``; return the recorder and notes."""
-    run = _Run(scenario, servers, seed)
+def drive(
+    scenario: Scenario, servers: ServerSet, seed: int, control: Any = None
+) -> tuple[Recorder, list[str]]:
+    """Run ``scenario``'s workloads and faults on ``servers``; return the recorder and notes.
+
+    ``control`` (a :class:`sim.real.latency.LatencyControl`) applies ``latency`` faults.
+    """
+    run = _Run(scenario, servers, seed, control)
     asyncio.run(run.run())
     return run.rec, run.notes

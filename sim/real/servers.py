@@ -130,6 +130,10 @@ class ServerSet:
         ``gateway_url(src_cluster, dst_server) -> "nats://host:port"``: the URL
         a server of ``src_cluster`` dials to reach ``dst_server``'s gateway
         (a delay proxy); default: the gateway port itself.
+    route_url : callable, optional
+        ``route_url(src_server, dst_server) -> "nats-route://host:port"``: the
+        URL server ``src_server`` dials to reach ``dst_server``'s route port;
+        default: the route port itself.
     """
 
     def __init__(
@@ -137,12 +141,17 @@ class ServerSet:
         scenario: Scenario,
         binary: str | None = None,
         gateway_url: Callable[[str, ServerProc], str] | None = None,
+        route_url: Callable[[str, ServerProc], str] | None = None,
     ) -> None:
         self.scenario = scenario
         self.binary = find_nats_server(binary)
         self.version = nats_server_version(self.binary)
         self.dir = Path(tempfile.mkdtemp(prefix=f"natsim-real-{scenario.name}-"))
         self.gateway_url = gateway_url
+        self.route_url = route_url
+        # a bound, never listening port: dials to it are refused at once (see config_text)
+        self._dead = socket.socket()
+        self._dead.bind(("127.0.0.1", 0))
         self.servers: dict[str, ServerProc] = {}
         for sname, cname in scenario.topology.server_cluster().items():
             self.servers[sname] = ServerProc(
@@ -166,7 +175,7 @@ class ServerSet:
         members = spec.server_names(s.cluster)
         seeds = spec.routes if spec.routes is not None else [m for m in members if m != s.name]
         seeds = [m for m in seeds if m != s.name]
-        routes = ", ".join(f'"nats-route://127.0.0.1:{self.servers[m].route_port}"' for m in seeds)
+        routes = ", ".join(f'"{self._route(s.name, self.servers[m])}"' for m in seeds)
         lines = [
             f'server_name: "{s.name}"',
             f"listen: 127.0.0.1:{s.port}",
@@ -180,6 +189,7 @@ class ServerSet:
             f'  name: "{s.cluster}"',
             f"  listen: 127.0.0.1:{s.route_port}",
             f"  routes: [{routes}]",
+            *self._advertise(spec),
             "}",
         ]
         if len(topo.clusters) > 1:
@@ -208,6 +218,21 @@ class ServerSet:
             ]
         return "\n".join(lines) + "\n"
 
+    def _advertise(self, spec: object) -> list[str]:
+        # Routes behind delay proxies in an explicit full mesh: gossip would make
+        # servers dial each other's real route port ("implicit routes") before
+        # the configured dial through the proxy lands, bypassing the delay.  The
+        # advertised route address is a port that refuses, so implicit dials
+        # fail (they are not retried) and only configured routes remain.
+        if self.route_url is None or getattr(spec, "routes", None) is not None:
+            return []
+        return [f'  advertise: "127.0.0.1:{self._dead.getsockname()[1]}"']
+
+    def _route(self, src: str, dst: ServerProc) -> str:
+        if self.route_url is not None:
+            return self.route_url(src, dst)
+        return f"nats-route://127.0.0.1:{dst.route_port}"
+
     # ------------------------------------------------------------ processes
     def start(self, names: list[str] | None = None, wait: bool = True) -> None:
         """Start the servers (all by default) and wait until the network is up."""
@@ -216,6 +241,30 @@ class ServerSet:
             self._spawn(self.servers[n])
         if wait:
             self.wait_ready(names)
+
+    def joining(self) -> set[str]:
+        """The servers a ``join`` fault starts later (not running before its ``at``)."""
+        from sim.scenario.checks import resolve_names
+
+        out: set[str] = set()
+        for f in self.scenario.faults:
+            if f.action == "join":
+                out.update(resolve_names(self.scenario, f.join))
+        return out
+
+    def initial(self) -> list[str]:
+        """The servers to start at the beginning: all but the joining ones (marked stopped)."""
+        later = self.joining()
+        for n in later:
+            self.servers[n].stopped = True
+        return [n for n in self.servers if n not in later]
+
+    def lame_duck(self, name: str) -> None:
+        """Put a server into lame duck mode (SIGUSR2, as ``nats-server --signal ldm``)."""
+        s = self.servers[name]
+        if s.proc is None or s.proc.poll() is not None:
+            return
+        os.kill(s.proc.pid, signal.SIGUSR2)
 
     def _spawn(self, s: ServerProc) -> None:
         s.config.write_text(self.config_text(s))
@@ -351,6 +400,7 @@ class ServerSet:
                 p.wait(timeout=5)
             s.proc = None
         _LIVE.discard(self)
+        self._dead.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> ServerSet:
