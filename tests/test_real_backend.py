@@ -236,3 +236,84 @@ def test_route_link_latency_through_proxies() -> None:
     assert len(slow) > 10 and len(fast) > 10
     assert np.median(slow) > 0.018
     assert np.median(fast) < 0.010
+
+
+def _one_cluster(name: str, duration: str, workloads: list, faults: list, **server) -> object:
+    topo = {"clusters": {"c": {"servers": 3}}}
+    if server:
+        topo["server"] = server
+    return load_scenario(
+        {
+            "name": name,
+            "duration": duration,
+            "drain": "0.3s",
+            "topology": topo,
+            "workloads": workloads,
+            "faults": faults,
+        }
+    )
+
+
+def test_join_starts_the_server_at_its_time() -> None:
+    """A joined server is not running before `at`, then gets routes and serves its clients."""
+    sc = _one_cluster(
+        "real-join",
+        "1.6s",
+        [
+            {
+                "name": "w",
+                "kind": "pubsub",
+                "subject": "X",
+                "publishers": {"count": 1, "servers": ["c-1"], "rate": "50/s"},
+                "subscribers": [
+                    {"count": 1, "servers": ["c-3"], "start": "0.8s"},
+                    {"count": 1, "servers": ["c-2"]},
+                ],
+            }
+        ],
+        [{"at": "0.4s", "join": "c-3"}],
+    )
+    real = run_real(sc)
+    ev = real.events
+    join = ev[ev.kind == "join"]
+    assert list(join.server) == ["c-3"] and 0.35 < join.time.iloc[0] < 0.6
+    d = real.deliveries
+    on3 = d[d.server == "c-3"]
+    assert len(on3) > 20  # published on c-1, delivered over the route to c-3
+    assert on3.publish_time.min() > 0.75
+    sub = real.subscriptions
+    assert set(sub[sub.client == "w.sub0"].server) == {"c-3"}
+
+
+def test_lame_duck_moves_clients_off() -> None:
+    """A server in lame duck mode closes its clients; they reconnect elsewhere."""
+    sc = _one_cluster(
+        "real-lame-duck",
+        "3s",
+        [
+            {
+                "name": "w",
+                "kind": "pubsub",
+                "subject": "X",
+                "publishers": {"count": 1, "servers": ["c-2"], "rate": "40/s"},
+                "subscribers": {"count": 2, "servers": ["c-1"]},
+            }
+        ],
+        [{"at": "0.5s", "lame_duck": "c-1", "for": "2s"}],
+        lame_duck_duration="1s",
+        lame_duck_grace="0.1s",
+    )
+    real = run_real(sc)
+    ev = real.events
+    assert {"lame_duck", "fault_start", "fault_end", "restart"} <= set(ev.kind)
+    d = real.deliveries
+    before = d[d.publish_time < 0.45]
+    after = d[(d.publish_time > 1.8) & (d.publish_time < 2.4)]
+    assert set(before.server) == {"c-1"}
+    assert len(after) > 20 and "c-1" not in set(after.server)
+    assert any("raised to nats-server's minimum" in n for n in real.meta["notes"])
+    ss = ServerSet(sc)
+    text = ss.config_text(ss.servers["c-1"])
+    ss.stop()
+    assert 'lame_duck_grace_period: "100ms"' in text
+    assert 'lame_duck_duration: "30000ms"' in text  # nats-server's minimum

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.real.record import Recorder
-from sim.real.servers import ServerSet
+from sim.real.servers import LDM_MIN, ServerSet
 from sim.rng import Dist, RandomStreams, make_sampler
 from sim.runner import settle_time
 from sim.scenario.checks import resolve_names
@@ -128,6 +128,8 @@ class RealClient:
     on_start: list[Callable[[], Any]] = field(default_factory=list)
     #: other servers to try first time when ``url``'s server has not joined yet
     fallback: list[str] = field(default_factory=list)
+    #: connect at the group's start, not before the run (its server joins later)
+    deferred: bool = False
 
     async def connect(self) -> None:
         """Connect to the client's configured server."""
@@ -181,6 +183,18 @@ class _Run:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    async def ensure(self, c: RealClient) -> None:
+        """Connect a deferred client now (its server, else the live ones of its cluster)."""
+        if c.nc is not None or not c.deferred:
+            return
+        c.fallback = [
+            p.url
+            for p in self.servers.servers.values()
+            if p.cluster == self.cluster[c.server] and p.name != c.server and not p.stopped
+        ]
+        await c.connect()
+        c.fallback = []
+
     def server_of(self, c: RealClient) -> str | None:
         if c.nc is None or not c.nc.is_connected:
             return None
@@ -197,13 +211,10 @@ class _Run:
             self.servers.servers[server].url,
             client_profile(self.scenario, group),
         )
-        if self.servers.servers[server].stopped:
-            # its server joins later: connect elsewhere in its cluster meanwhile
-            c.fallback = [
-                p.url
-                for p in self.servers.servers.values()
-                if p.cluster == self.cluster[server] and not p.stopped
-            ]
+        # its server joins later: it connects when its group starts (to that
+        # server if it has joined by then, else to another of its cluster), as
+        # in the simulation
+        c.deferred = self.servers.servers[server].stopped
         self.clients.append(c)
         self.rec.clients.append((name, wl, role, server))
         return c
@@ -256,6 +267,7 @@ class _Run:
             state["sid"] = sid
 
         await self.at(group.start)
+        await self.ensure(c)
         c.on_start.append(subscribe)
         await subscribe()
         if group.stop is not None and group.stop < self.end:
@@ -268,6 +280,9 @@ class _Run:
     async def _publisher(
         self, c: RealClient, sched: list[tuple[float, int]], subjects: list[str], size: int
     ) -> None:
+        if sched:
+            await self.at(sched[0][0])
+            await self.ensure(c)
         for t, idx in sched:
             await self.at(t)
             if not c.alive:
@@ -357,6 +372,7 @@ class _Run:
 
         self.responders.setdefault(w.name, []).append((c, start, stop))
         await self.at(group.start)
+        await self.ensure(c)
         c.on_start.append(restarted)
         await start()
         if group.stop is not None and group.stop < self.end:
@@ -390,6 +406,9 @@ class _Run:
             parts = _parse(r.data)
             self.rec.request(mid, t, "ok", t, parts[1] if len(parts) > 1 else None, 1)
 
+        if sched:
+            await self.at(sched[0][0])
+            await self.ensure(c)
         for t, idx in sched:
             await self.at(t)
             if not c.alive:
@@ -440,6 +459,12 @@ class _Run:
                 await loop.run_in_executor(None, self.servers.restart, n)
                 self.rec.event(self.now(), n, "join", "")
         elif action == "lame_duck":
+            ldm = self.scenario.topology.server.lame_duck_duration
+            if ldm < LDM_MIN:
+                self.notes.append(
+                    f"lame_duck_duration {ldm:g}s raised to nats-server's minimum "
+                    f"{LDM_MIN:g}s (clients are closed at most 1 s apart after the grace period)"
+                )
             for n in resolve_names(self.scenario, f.lame_duck):
                 self.servers.lame_duck(n)
                 self.rec.event(self.now(), n, "lame_duck", "")
@@ -534,9 +559,7 @@ class _Run:
                 self.notes.append(f"workload {w.name} ({w.kind}) not run on real servers")
         if self.scenario.chaos is not None:
             self.notes.append("chaos: not applied on real servers")
-        await asyncio.gather(*(c.connect() for c in self.clients))
-        for c in self.clients:
-            c.fallback = []
+        await asyncio.gather(*(c.connect() for c in self.clients if not c.deferred))
         self.t0 = self.loop.time()
         coros = [*self.tasks_later, *(self._fault(f) for f in self.scenario.faults)]
         tasks = [asyncio.ensure_future(co) for co in coros]

@@ -45,6 +45,10 @@ __all__ = [
     "nats_server_version",
 ]
 
+#: nats-server refuses a lame_duck_duration below 30 s ("minimum is 30 seconds"); it
+#: closes clients at most 1 s apart, so with few clients the duration hardly matters.
+LDM_MIN = 30.0
+
 _LIVE: weakref.WeakSet[ServerSet] = weakref.WeakSet()
 
 
@@ -184,7 +188,7 @@ class ServerSet:
             "ping_interval: " + f'"{int(topo.server.ping_interval)}s"',
             f"ping_max: {topo.server.max_pings_out}",
             f"lame_duck_grace_period: {_go_duration(topo.server.lame_duck_grace)}",
-            f"lame_duck_duration: {_go_duration(max(topo.server.lame_duck_duration, 1.0))}",
+            f"lame_duck_duration: {_go_duration(max(topo.server.lame_duck_duration, LDM_MIN))}",
             "cluster {",
             f'  name: "{s.cluster}"',
             f"  listen: 127.0.0.1:{s.route_port}",
