@@ -156,6 +156,9 @@ def test_cli_real_writes_results(tmp_path, capsys) -> None:
     assert (tmp_path / "out" / "deliveries.csv").is_file()
     assert main(["compare", str(path), "--out", str(tmp_path / "cmp"), "--format", "csv"]) == 0
     assert (tmp_path / "cmp" / "compare.csv").is_file()
+    assert "checks agree" in (tmp_path / "cmp" / "index.html").read_text()
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "cli-real" in page and (tmp_path / "out" / "figures").is_dir()
     assert "checks agree" in capsys.readouterr().out
 
 

@@ -31,8 +31,17 @@ def _cmd_real(args: argparse.Namespace) -> int:
         intra_cluster_latency=args.intra_cluster_latency,
     )
     out = Path(args.out) if args.out else Path("reports") / f"{scenario.name}-real"
+    scenario_text = Path(args.scenario).read_text()
+    index = None
+    if not args.no_report:
+        from sim.real.report import write_real_report
+
+        try:
+            index = write_real_report(result, out, scenario_text)
+        except Exception as exc:  # the tables matter more than the page
+            result.meta.setdefault("notes", []).append(f"no HTML report: {exc}")
     result.save(out, fmt=args.format)
-    (out / "scenario.yaml").write_text(Path(args.scenario).read_text())
+    (out / "scenario.yaml").write_text(scenario_text)
     text = _summary(result)
     (out / "summary.txt").write_text(text + "\n")
     print(text)
@@ -43,7 +52,7 @@ def _cmd_real(args: argparse.Namespace) -> int:
     )
     for note in m["notes"]:
         print(f"note: {note}")
-    print(f"results: {out}/")
+    print(f"results: {out}/" + (f", report: {index}" if index else ""))
     return 0
 
 
@@ -65,6 +74,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "compare.csv", index=False)
     (out / "compare.md").write_text(to_markdown(table, scenario.name, realr.meta))
+    from sim.real.report import write_compare_index
+
+    write_compare_index(table, scenario.name, realr.meta, out)
     simr.save(out / "sim", fmt=args.format)
     realr.save(out / "real", fmt=args.format)
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
@@ -78,7 +90,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     )
     for note in realr.meta["notes"]:
         print(f"note: {note}")
-    print(f"comparison: {out}/compare.md, {out}/compare.csv")
+    print(f"comparison: {out}/index.html, {out}/compare.md, {out}/compare.csv")
     return 0
 
 
@@ -93,6 +105,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-latency", action="store_true", help="no delay proxies in front of gateways"
     )
+    p.add_argument("--no-report", action="store_true", help="natsim real: no HTML report")
     p.add_argument(
         "--intra-cluster-latency",
         action="store_true",
