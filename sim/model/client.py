@@ -122,9 +122,11 @@ class Client:
         self.lost_at = 0.0
         self.lost_reason = DropReason.LINK_DOWN
         self.connections = 1
-        #: reconnect state: the server pool (ids), attempts per server, pass position
+        #: reconnect state: the server pool (ids), attempts per server, pass position,
+        #: and (nats.py) when each server last failed
         self.pool: list[int] = []
         self.attempts: dict[int, int] = {}
+        self.failed_at: dict[int, float] = {}
         self._pass = 0
         #: messages per second the application handles (None: at once)
         self.read_rate: float | None = None
@@ -251,8 +253,12 @@ class Client:
             return
         self._pass = 0
         self.attempts = {}
+        self.failed_at = {}
         if not self.pool:
             self.pool = self.net.client_pool(self)
+        if self.profile.pool_walk == "nats.py" and self.profile.randomize:
+            # nats.py shuffles the whole pool (the lost server too) on each reconnect
+            self.net.client_rng(self).shuffle(self.pool)
         self._next_attempt()
 
     def _close(self, reason: DropReason) -> None:
@@ -275,6 +281,9 @@ class Client:
         if self.state != RECONNECTING:
             return
         p = self.profile
+        if p.pool_walk == "nats.py":
+            self._next_attempt_py()
+            return
         cur = self.server.idx
         if cur in self.pool:
             self.pool.remove(cur)
@@ -296,6 +305,45 @@ class Client:
             return  # a hung process does not reconnect; resume() restarts the loop
         self.clock.after(delay, self._attempt, nxt)
 
+    def _next_attempt_py(self) -> None:
+        """Pick the next server as nats.py ``_select_next_server`` does.
+
+        Round robin over the pool; a server that failed more than
+        ``max_reconnect`` times leaves it; the client sleeps
+        ``reconnect_wait`` (+ jitter) before a server whose last attempt
+        failed less than ``reconnect_wait`` ago.
+        """
+        p = self.profile
+        now = self.clock.now
+        while True:
+            if not self.pool:
+                self._give_up()
+                return
+            nxt = self.pool.pop(0)
+            if p.max_reconnect > 0 and self.attempts.get(nxt, 0) > p.max_reconnect:
+                continue
+            self.pool.append(nxt)
+            break
+        self.server = self.net.servers_by_idx[nxt]
+        delay = 0.0
+        last = self.failed_at.get(nxt)
+        if last is not None and now < last + p.reconnect_wait:
+            delay = p.reconnect_wait + p.reconnect_jitter * self.net.client_rng(self).random()
+        if self._stalls:
+            return  # a hung process does not reconnect; resume() restarts the loop
+        self.clock.after(delay, self._attempt, nxt)
+
+    def _failed(self, srv: int) -> None:
+        """An attempt on ``srv`` failed: nats.py counts it now; then try the next server."""
+        if self.profile.pool_walk == "nats.py":
+            self.failed_at[srv] = self.clock.now
+            self.attempts[srv] = self.attempts.get(srv, 0) + 1
+        self._next_attempt()
+
+    def _timed_out(self, ev: Call) -> None:
+        if self.state == RECONNECTING:
+            self._failed(ev._value)
+
     def _attempt(self, ev: Call) -> None:
         """Dial server ``ev.value``: connected after a handshake, refused, or timed out."""
         if self.state != RECONNECTING:
@@ -309,16 +357,16 @@ class Client:
             t = self.down.arrival(self.up.arrival(t)) + self.profile.connect_overhead
             self.clock.at(t, self._handshake_done, srv)
         elif srv.idx in wire.down or not self.net.outages.accepts(srv):
-            self._next_attempt()  # connection refused at once
+            self._failed(srv.idx)  # connection refused at once
         else:
-            self.clock.after(self.profile.connect_timeout, self._next_attempt)
+            self.clock.after(self.profile.connect_timeout, self._timed_out, srv.idx)
 
     def _handshake_done(self, ev: Call) -> None:
         srv = ev._value
         if self.state != RECONNECTING:
             return
         if not self.net.wire.reachable(self.home, srv.idx) or not self.net.outages.accepts(srv):
-            self._next_attempt()
+            self._failed(srv.idx)
             return
         self._connect(srv)
 
@@ -538,9 +586,13 @@ class Client:
     def _dial_home(self) -> None:
         """A starting process dials its configured server first, then the rest of the pool."""
         self.attempts = {}
+        self.failed_at = {}
         home = self.net.servers_by_idx[self.home]
         self.server = home
         self.pool = self.net.client_pool(self)
-        self._pass = 1 if len(self.pool) > 1 else 0
-        self.attempts[home.idx] = 1
+        if self.profile.pool_walk == "nats.py":
+            self.pool.append(self.pool.pop(0))  # tried first, so next round it comes last
+        else:
+            self._pass = 1 if len(self.pool) > 1 else 0
+            self.attempts[home.idx] = 1
         self.clock.after(0.0, self._attempt, home.idx)

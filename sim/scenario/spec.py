@@ -339,6 +339,9 @@ class ClientProfile:
     #: Client-side time a (re)connect costs beyond the network round trips (the
     #: library's and application's work: 0 models a client that keeps up).
     connect_overhead: float = 0.0
+    #: How the pool is walked when reconnecting: "nats.go" (doReconnect) or
+    #: "nats.py" (_attempt_reconnect / _select_next_server).
+    pool_walk: str = "nats.go"
 
 
 #: Library defaults (digest §2 and §8).
@@ -359,6 +362,7 @@ CLIENT_PROFILES: dict[str, ClientProfile] = {
         allow_reconnect=True,
         randomize=True,
         connect_overhead=0.0,
+        pool_walk="nats.go",
     ),
     # nats.py aio/client.py: DEFAULT_RECONNECT_TIME_WAIT, (no jitter),
     # DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PENDING_SIZE, DEFAULT_CONNECT_TIMEOUT,
@@ -377,6 +381,7 @@ CLIENT_PROFILES: dict[str, ClientProfile] = {
         allow_reconnect=True,
         randomize=True,
         connect_overhead=0.0,
+        pool_walk="nats.py",
     ),
 }
 
@@ -404,6 +409,7 @@ class ClientOptions(Frozen):
     randomize: bool | None = None
     #: e.g. ``3ms``: nats-py took 1-5 ms per reconnect on loopback (docs/conformance.md).
     connect_overhead: Duration | None = Field(default=None, ge=0)
+    pool_walk: Literal["nats.go", "nats.py"] | None = None
 
     def resolve(self, base: ClientOptions | None = None) -> ClientProfile:
         """Return the options in force: each field from self, else ``base``, else the profile."""
