@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -92,8 +93,23 @@ def nats_server_version(binary: str) -> str:
     return text.rsplit(" ", 1)[-1].lstrip("v") if text else "unknown"
 
 
+#: listening ports are drawn below the kernel's ephemeral range (32768-60999 on
+#: Linux): a port from bind(0) can be taken as the source port of one of the many
+#: outgoing client connections before the server that was given it listens
+LISTEN_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free now."""
+    """Return a TCP port on 127.0.0.1 that is free now, outside the ephemeral range."""
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(*LISTEN_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
