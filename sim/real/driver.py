@@ -200,6 +200,18 @@ class _Run:
             return None
         return self.servers.server_of_url(c.nc.connected_url) or c.server
 
+    def _schedule(self, group: Any, stream: str, n_subjects: int) -> Any:
+        """A publisher's or requester's firing times and subjects, drawn as the simulation does."""
+        stop = self.end if group.stop is None else min(group.stop, self.end)
+        return arrival_schedule(
+            self.streams.stream(stream),
+            group.rate,
+            group.arrival == "poisson",
+            group.start,
+            stop,
+            n_subjects,
+        )
+
     def new_client(
         self, name: str, wl: str, role: str, server: str, group: Placement
     ) -> RealClient:
@@ -232,20 +244,12 @@ class _Run:
                 self.tasks_later.append(self._subscriber(c, subject, group.queue, group))
         pubs = w.publishers
         subjects = expand_subject_template(pubs.subject or w.subject)
-        stop = self.end if pubs.stop is None else min(pubs.stop, self.end)
         for i, server in enumerate(
             place(self.scenario, self.streams, pubs, f"placement:{w.name}:pub")
         ):
             name = f"{w.name}.pub{i}"
             c = self.new_client(name, w.name, "publisher", server, pubs)
-            sched = arrival_schedule(
-                self.streams.stream(f"pub:{name}"),
-                pubs.rate,
-                pubs.arrival == "poisson",
-                pubs.start,
-                stop,
-                len(subjects),
-            )
+            sched = self._schedule(pubs, f"pub:{name}", len(subjects))
             self.tasks_later.append(self._publisher(c, sched, subjects, pubs.size))
 
     async def _subscriber(self, c: RealClient, subject: str, queue: str | None, group: Any) -> None:
@@ -310,20 +314,12 @@ class _Run:
                 f"{w.name}: gather (scatter-gather) not run for real: first reply only"
             )
         subjects = expand_subject_template(req.subject or w.subject)
-        stop = self.end if req.stop is None else min(req.stop, self.end)
         for i, server in enumerate(
             place(self.scenario, self.streams, req, f"placement:{w.name}:req")
         ):
             name = f"{w.name}.req{i}"
             c = self.new_client(name, w.name, "requester", server, req)
-            sched = arrival_schedule(
-                self.streams.stream(f"req:{name}"),
-                req.rate,
-                req.arrival == "poisson",
-                req.start,
-                stop,
-                len(subjects),
-            )
+            sched = self._schedule(req, f"req:{name}", len(subjects))
             self.tasks_later.append(self._requester(c, sched, subjects, req))
 
     async def _responder(self, w: Any, c: RealClient, subject: str, group: Any) -> None:
