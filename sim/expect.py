@@ -402,7 +402,45 @@ def _loss_by_fault(result: Result, labels: dict[str, str]) -> float:
 _DELIVERY = ("workload", "cluster", "window", "fault")
 _REQUEST = ("workload", "cluster", "window", "fault")
 
+
 #: every metric an expectation may name, by name
+def _received(result: Result, labels: dict[str, str]) -> float:
+    """Deliveries to the subscribers of a workload (whoever published), owed or not."""
+    d = result.deliveries
+    wl = labels.get("workload")
+    if wl is not None:
+        mine = set(result.clients.client[result.clients.workload == wl])
+        d = d[d.subscriber.isin(mine)]
+    return float(len(d))
+
+
+def _samples(result: Result) -> Any:
+    """The service latency samples (an empty table for results that predate it)."""
+    frames = getattr(result, "frames", {})
+    if "service_latency" not in frames:
+        raise NotMeasurable("no service latency table in these results")
+    return frames["service_latency"]
+
+
+def _latency_samples(result: Result, labels: dict[str, str]) -> float:
+    samples = _samples(result)
+    if "cluster" in labels:
+        samples = samples[samples.requester_cluster == labels["cluster"]]
+    return float(len(samples))
+
+
+def _service_total(q: float) -> Callable[[Result, dict[str, str]], float]:
+    def compute(result: Result, labels: dict[str, str]) -> float:
+        samples = _samples(result)
+        if "cluster" in labels:
+            samples = samples[samples.requester_cluster == labels["cluster"]]
+        if samples.empty:
+            raise NotMeasurable("no service latency samples")
+        return float(samples.total.quantile(q))
+
+    return compute
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
@@ -538,6 +576,32 @@ METRICS: dict[str, Metric] = {
             "the longest time a client was disconnected (0 when none was; inf when one "
             "never reconnected)",
             _reconnect_gap_max,
+        ),
+        Metric(
+            "received",
+            "count",
+            ("workload",),
+            "deliveries to the workload's subscribers, whoever published (0 for a "
+            "subscriber that an account boundary shuts out)",
+            _received,
+        ),
+        Metric(
+            "latency_samples",
+            "count",
+            ("cluster",),
+            "service latency samples published (cluster= of the requester)",
+            _latency_samples,
+        ),
+        *(
+            Metric(
+                f"service_latency_p{p}",
+                "duration",
+                ("cluster",),
+                f"the {p}th percentile of the samples' total latency (requester RTT + "
+                "round trip at its server)",
+                _service_total(q),
+            )
+            for p, q in (("50", 0.5), ("99", 0.99))
         ),
         Metric(
             "loss_by_fault",

@@ -17,6 +17,12 @@ requests      one row per request, with its outcome as the requester saw it
 subscriptions one row per client subscription
 clients       one row per client connection
 servers       one row per server
+events        control-plane events (faults, reconnects, permission violations…)
+service_latency one row per service latency sample (tracked service imports)
+
+With accounts, ``messages`` and ``subscriptions`` carry the ``account`` of
+each subject (``$G`` without accounts) and ``clients`` the ``account`` and
+``user`` of each client.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.model.accounts import split_account
+from sim.scenario.spec import GLOBAL_ACCOUNT
 from sim.trace import DropReason, MsgKind, Outcome, Trace
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TABLES", "Result", "frames_from_trace"]
+__all__ = ["LATENCY_COLUMNS", "TABLES", "Result", "frames_from_trace"]
 
 TABLES = (
     "messages",
@@ -41,6 +49,28 @@ TABLES = (
     "clients",
     "servers",
     "events",
+    "service_latency",
+)
+
+#: columns of the ``service_latency`` table, in the order of Trace.latency_samples rows
+LATENCY_COLUMNS = (
+    "sample_id",
+    "time",
+    "account",
+    "importer",
+    "subject",
+    "requester",
+    "responder",
+    "requester_server",
+    "responder_server",
+    "start",
+    "service",
+    "system",
+    "total",
+    "requestor_rtt",
+    "responder_rtt",
+    "status",
+    "msg_id",
 )
 
 
@@ -81,9 +111,18 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     c_wl = col([c[1] for c in trace.clients], object)
     c_srv = server_names[col([c[3] for c in trace.clients], i64)]
     clients = pd.DataFrame(
-        {"client": c_name, "workload": c_wl, "role": [c[2] for c in trace.clients], "server": c_srv}
+        {
+            "client": c_name,
+            "workload": c_wl,
+            "role": [c[2] for c in trace.clients],
+            "server": c_srv,
+            "account": col([a or GLOBAL_ACCOUNT for a in trace.client_account], object),
+            "user": col(trace.client_user, object),
+        }
     )
-    subjects = col(trace.subjects, object)
+    split = [split_account(s) for s in trace.subjects]
+    subjects = col([s for _, s in split], object)
+    subject_account = col([a for a, _ in split], object)
     sub_queue = col(trace.sub_queue, object)
     kinds = col([None, *(k.name.lower() for k in MsgKind)], object)
 
@@ -102,6 +141,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
             "workload": c_wl[sub_client],
             "server": server_names[sub_server],
             "subject": subjects[col(trace.sub_subject, i64)],
+            "account": subject_account[col(trace.sub_subject, i64)],
             "queue": sub_queue,
             "t_sub": col(trace.sub_start, f64),
             "t_unsub": col(trace.sub_stop, f64),
@@ -124,6 +164,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
             "client": c_name[m_client],
             "server": server_names[m_server],
             "subject": subjects[col(trace.msg_subject, i64)],
+            "account": subject_account[col(trace.msg_subject, i64)],
             "size": col(trace.msg_size, i64),
             "expected": col(trace.msg_expected, i64),
             "request_id": col(trace.msg_request, i64),
@@ -215,6 +256,7 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     requests["served_cluster"] = names(cluster_of, served)
     requests = requests.sort_values("msg_id", kind="stable").reset_index(drop=True)
     return {
+        "service_latency": _latency_frame(trace, c_name, server_names),
         "messages": messages,
         "deliveries": deliveries,
         "drops": drops,
@@ -224,6 +266,24 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
         "servers": servers,
         "events": events,
     }
+
+
+def _latency_frame(trace: Trace, c_name: Any, server_names: Any) -> pd.DataFrame:
+    """The ``service_latency`` table: one row per sample, names for ids, clusters and regions."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(trace.latency_samples, columns=list(LATENCY_COLUMNS))
+    cluster_of = np.array([s[1] for s in trace.servers], dtype=object)
+    region_of = np.array(trace.server_regions, dtype=object)
+    for who in ("requester", "responder"):
+        cid = frame[who].to_numpy(dtype=np.int64)
+        srv = frame[f"{who}_server"].to_numpy(dtype=np.int64)
+        frame[who] = c_name[cid] if len(cid) else np.array([], dtype=object)
+        frame[f"{who}_server"] = server_names[srv] if len(srv) else np.array([], dtype=object)
+        frame[f"{who}_cluster"] = cluster_of[srv] if len(srv) else np.array([], dtype=object)
+        frame[f"{who}_region"] = region_of[srv] if len(srv) else np.array([], dtype=object)
+    return frame.astype({"start": float, "service": float, "system": float, "total": float})
 
 
 class Result:
@@ -252,6 +312,7 @@ class Result:
     clients: pd.DataFrame
     servers: pd.DataFrame
     events: pd.DataFrame
+    service_latency: pd.DataFrame
     #: the networkx topology graph (servers, clients, routes, gateways), when known
     topology: Any = None
 

@@ -56,6 +56,9 @@ class DropReason(IntEnum):
     CLIENT_KILLED = 13
     #: The server was shutting down in lame-duck mode and closed the connection.
     LAME_DUCK = 14
+    #: The publisher's permissions do not allow the subject: -ERR, message dropped
+    #: (pubPermissionViolation).
+    PERMISSION_DENIED = 15
 
     @property
     def label(self) -> str:
@@ -170,6 +173,11 @@ class Trace:
         self.req_first = array("d")  # arrival of the first reply, nan if none
         self.req_responder = array("q")  # client id of the first replier, -1 if none
         self.req_replies = array("q")
+        # service latency samples (sim.model.latency): few, so plain tuples
+        self.latency_samples: list[tuple] = []
+        # per client: account and user (None without accounts)
+        self.client_account: list[str | None] = []
+        self.client_user: list[str | None] = []
 
     def subject_id(self, subject: str) -> int:
         """Intern a subject string and return its id."""
@@ -198,10 +206,24 @@ class Trace:
         self.workloads.append((name, kind))
         return len(self.workloads) - 1
 
-    def add_client(self, name: str, workload: str, role: str, server: int) -> int:
-        """Register a client connection; return its id."""
+    def add_client(
+        self,
+        name: str,
+        workload: str,
+        role: str,
+        server: int,
+        account: str | None = None,
+        user: str | None = None,
+    ) -> int:
+        """Register a client connection (of ``account``, as ``user``); return its id."""
         self.clients.append((name, workload, role, server))
+        self.client_account.append(account)
+        self.client_user.append(user)
         return len(self.clients) - 1
+
+    def add_latency_sample(self, row: tuple, msg: int) -> None:
+        """Record a service latency sample (see sim.model.latency) and the message carrying it."""
+        self.latency_samples.append((*row, msg))
 
     def add_sub(
         self, client: int, subject: str, queue: str | None, t: float, server: int = -1

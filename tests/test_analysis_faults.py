@@ -100,7 +100,7 @@ COLUMNS: dict[str, dict[str, Any]] = {
 
 def table(name: str, rows: list[tuple] | list[dict] = ()) -> pd.DataFrame:
     """A ``name`` table from tuples (in COLUMNS order) or dicts, with the result dtypes."""
-    cols = COLUMNS[name]
+    cols = COLUMNS.get(name, {})
     return pd.DataFrame(list(rows), columns=list(cols)).astype(cols)
 
 

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sim.model.accounts import split_account
 from sim.model.clock import Call, Clock
 from sim.model.intent import InterestLedger
 from sim.model.link import Link
@@ -38,6 +39,22 @@ CONNECTED, RECONNECTING, GAVE_UP, DEAD = "connected", "reconnecting", "gave_up",
 
 #: bytes a buffered ``PUB <subject> <size>\r\n…\r\n`` takes besides subject and payload
 PUB_OVERHEAD = 12
+
+
+def _deny_filter(
+    perms: Any, queue: str | None, to_local: Callable[[str], str] | None = None
+) -> Callable[[str], bool]:
+    """``Sub.deny`` for a subscription of a client with ``perms`` (``checkDenySub``).
+
+    It sees stored subjects; a shadow subscription's messages are checked on
+    the subject the client receives them on (``to_local``, the import's mapping).
+    """
+
+    def deny(stored: str) -> bool:
+        subject = split_account(stored)[1]
+        return perms.delivery_denied(to_local(subject) if to_local else subject, queue)
+
+    return deny
 
 
 def owner_client(cb: Any) -> Any:
@@ -142,6 +159,16 @@ class Client:
         #: bytes written to the stalled socket and not read; when writes started to block
         self.unread = 0
         self.blocked_at = math.nan
+        #: its account (sim.model.accounts.Account; None: $G of a scenario without
+        #: accounts) and its user's permissions (None: everything allowed)
+        self.account: Any = None
+        self.perms: Any = None
+        #: the prefix of its account's subject space ("" without accounts)
+        self.ns = ""
+        #: logical key of a subscription → keys of its shadow subscriptions (stream imports)
+        self._shadows: dict[int, list[int]] = {}
+        #: permission violations the server answered with -ERR
+        self.errors = 0
         server.clients[cid] = self
 
     def __repr__(self) -> str:
@@ -160,21 +187,33 @@ class Client:
         kind: MsgKind = MsgKind.PUBLISH,
         reply: str | None = None,
         request: int = -1,
+        track: Any = None,
     ) -> Msg | None:
         """Publish now; the message reaches the server after the link delay.
 
-        While reconnecting the message waits in the reconnect buffer (or is
-        lost if the buffer is full); a dead client publishes nothing (None).
+        ``subject`` and ``reply`` are in the client's account (a reply's
+        subject is the reply subject of the request it answers, already in
+        the requester's space); ``track`` is the latency probe a reply to a
+        sampled service request carries.  While reconnecting the message
+        waits in the reconnect buffer (or is lost if the buffer is full); a
+        dead client publishes nothing (None).
         """
         state = self.state
         if state != CONNECTED and state != RECONNECTING:
             return None
         now = self.clock.env._now
+        if self.account is not None:
+            return self._publish_in_account(subject, size, kind, reply, request, track)
         mid = self.trace.add_msg(now, self.id, self.server.idx, subject, size, kind, 0, request)
         msg = Msg(mid, subject, reply, size, now, self, kind, self.workload, request)
         if state == CONNECTED:
             self.up.send(now, self.server.on_client_msg, msg)
             return msg
+        return self._buffer(msg, size, subject, reply)
+
+    def _buffer(self, msg: Msg, size: int, subject: str, reply: str | None) -> Msg:
+        """Keep a publish made while reconnecting in the reconnect buffer, if it fits."""
+        now = self.clock.env._now
         need = size + len(subject) + (len(reply) + 1 if reply else 0) + PUB_OVERHEAD
         if self.buffered + need <= self.profile.reconnect_buffer:
             self.buffer.append(msg)
@@ -183,13 +222,129 @@ class Client:
             self.net.wire.lose_unrouted(msg, DropReason.RECONNECT_BUFFER_FULL, now)
         return msg
 
+    def _publish_in_account(
+        self, subject: str, size: int, kind: MsgKind, reply: str | None, request: int, track: Any
+    ) -> Msg:
+        """Publish as a client of an account: permissions, subject space, service imports.
+
+        A publish the user may not make still goes to the server, which drops
+        it (``on_denied_pub``).  A publish on an imported service's subject is
+        re-published into the exporter's space (``processServiceImport``; done
+        here, at the requester's connection, since the requester's server does
+        it on arrival).  A sampled one carries a latency probe.
+        """
+        now = self.clock.env._now
+        perms = self.perms
+        denied = False
+        if kind == MsgKind.REPLY:
+            if perms is not None and not self._may_reply(subject, request, now):
+                denied = True
+        else:
+            if perms is not None and not perms.can_publish(subject):
+                denied = True
+            # a denied publish is owed what it would have reached (booked as denied)
+            imported = self.account.service_import(subject)
+            if imported is not None:
+                si, subject = imported
+                if not denied and si.sampled():
+                    track = self.net.latency.probe(si, self)
+            else:
+                subject = self.ns + subject
+        if reply is not None:
+            reply = self.ns + reply
+        mid = self.trace.add_msg(now, self.id, self.server.idx, subject, size, kind, 0, request)
+        msg = Msg(mid, subject, reply, size, now, self, kind, self.workload, request)
+        if denied:
+            if self.state == CONNECTED:
+                self.up.send(now, self.server.on_denied_pub, msg)
+            else:
+                self.net.wire.lose_unrouted(msg, DropReason.PERMISSION_DENIED, now)
+            return msg
+        msg.track = track
+        if self.state == CONNECTED:
+            srv = self.server
+            self.up.send(now, srv.on_client_msg if track is None else srv.on_client_tracked, msg)
+            return msg
+        return self._buffer(msg, size, subject, reply)
+
+    def _may_reply(self, subject: str, request: int, now: float) -> bool:
+        """Whether the user may publish this reply (its permissions, or ``allow_responses``).
+
+        A reply to a request from another account goes to a ``_R_.`` subject
+        in nats-server (the response mapping), so that is what is checked.
+        """
+        perms = self.perms
+        account, visible = split_account(subject)
+        if account != self.account.name:
+            visible = "_R_." + visible.rpartition(".")[2]
+        if perms.can_publish(visible):
+            return True
+        resp = perms.responses
+        return (
+            resp is not None and request >= 0 and now - self.trace.msg_time[request] <= resp.expires
+        )
+
+    def on_permission_error(self, ev: Call) -> None:
+        """The server's ``-ERR 'Permissions Violation for Publish …'`` arrives."""
+        self.errors += 1
+        _, subject = split_account(ev._value.subject)
+        self.trace.add_event(
+            self.clock.now,
+            self.server.idx,
+            "permission_violation",
+            f"{self.name} publish {subject}",
+        )
+
     def subscribe(
         self,
         subject: str,
         queue: str | None = None,
         handler: Callable[[Call], None] | None = None,
     ) -> Sub:
-        """Send SUB now; ``handler`` (if any) is called at each delivery."""
+        """Send SUB now; ``handler`` (if any) is called at each delivery.
+
+        ``subject`` is in the client's account.  A subscription its user may
+        not make is refused (recorded lost with ``permission_denied``, never
+        owed anything); one that a stream import covers brings its shadow
+        subscriptions in the exporters' spaces along.
+        """
+        if self.account is not None:
+            perms = self.perms
+            if perms is not None and not perms.can_subscribe(subject, queue):
+                return self._refuse(subject, queue, handler)
+            key = self._subscribe(self.ns + subject, queue, handler)
+            sub = self.subs[key]
+            if perms is not None and perms.filters_delivery(subject, queue):
+                sub.deny = _deny_filter(perms, queue)
+            shadows = self._shadows[key] = []
+            for shadow, im in self.account.shadows(subject):
+                k = self._subscribe(shadow, queue, handler)
+                if sub.deny is not None:
+                    self.subs[k].deny = _deny_filter(perms, queue, im.to_local)
+                shadows.append(k)
+            return sub
+        return self.subs[self._subscribe(subject, queue, handler)]
+
+    def _refuse(
+        self, subject: str, queue: str | None, handler: Callable[[Call], None] | None
+    ) -> Sub:
+        """A SUB its user may not make: refused with -ERR (``subPermissionViolation``)."""
+        now = self.clock.now
+        sid = self.trace.add_sub(self.id, self.ns + subject, queue, now, self.server.idx)
+        sub = Sub(
+            sid, self.ns + subject, queue, client=self, server=self.server.idx, handler=handler
+        )
+        sub.lost = DropReason.PERMISSION_DENIED
+        self.trace.lose_sub(sid, now, DropReason.PERMISSION_DENIED)
+        self.errors += 1
+        detail = f"{self.name} subscribe {subject}" + (f" queue {queue}" if queue else "")
+        self.trace.add_event(now, self.server.idx, "permission_violation", detail)
+        return sub
+
+    def _subscribe(
+        self, subject: str, queue: str | None, handler: Callable[[Call], None] | None
+    ) -> int:
+        """Make one subscription on a stored (namespaced) subject; return its key."""
         self._keys += 1
         key = self._keys
         sub = self._new_sub(key, subject, queue, handler)
@@ -200,14 +355,20 @@ class Client:
             # reached a server, and what it is owed meanwhile is lost with the cause
             sub.lost = self.lost_reason
             self.trace.lose_sub(sub.id, self.clock.now, self.lost_reason)
-        return sub
+        return key
 
     def _new_sub(
-        self, key: int, subject: str, queue: str | None, handler: Callable[[Call], None] | None
+        self,
+        key: int,
+        subject: str,
+        queue: str | None,
+        handler: Callable[[Call], None] | None,
+        deny: Callable[[str], bool] | None = None,
     ) -> Sub:
         now = self.clock.now
         sid = self.trace.add_sub(self.id, subject, queue, now, self.server.idx)
         sub = Sub(sid, subject, queue, client=self, server=self.server.idx, handler=handler)
+        sub.deny = deny
         if self.read_rate is not None or self._stalls or self._waiting:
             sub.reader = self.read
         self.subs[key] = sub
@@ -217,8 +378,14 @@ class Client:
         return sub
 
     def unsubscribe(self, sub: Sub) -> None:
-        """Send UNSUB now; the server stops delivering once it arrives."""
-        cur = self.subs.pop(self._key_of.get(sub.id, -1), None)
+        """Send UNSUB now (for its shadow subscriptions too); the server stops delivering."""
+        key = self._key_of.get(sub.id, -1)
+        for k in self._shadows.pop(key, ()):
+            self._unsubscribe(k)
+        self._unsubscribe(key)
+
+    def _unsubscribe(self, key: int) -> None:
+        cur = self.subs.pop(key, None)
         if cur is None:
             return
         now = self.clock.now
@@ -384,10 +551,12 @@ class Client:
         for key, old in list(self.subs.items()):
             if old.lost or old.server != srv.idx:
                 self.ledger.remove(old)
-            sub = self._new_sub(key, old.subject, old.queue, old.handler)
+            sub = self._new_sub(key, old.subject, old.queue, old.handler, old.deny)
             self.up.send(now, srv.on_client_sub, sub)
         for msg in self.buffer:
-            self.up.send(now, srv.on_client_msg, msg)
+            self.up.send(
+                now, srv.on_client_msg if msg.track is None else srv.on_client_tracked, msg
+            )
         self.buffer = []
         self.buffered = 0
         if first:

@@ -14,7 +14,30 @@ from __future__ import annotations
 from sim.model.message import Sub
 from sim.subjects import SubjectTrie
 
-__all__ = ["Expect", "InterestLedger"]
+__all__ = ["Expect", "InterestLedger", "allowed"]
+
+
+def allowed(
+    plain: tuple[Sub, ...], queues: dict[str, tuple[Sub, ...]], subject: str
+) -> tuple[tuple[Sub, ...], dict[str, tuple[Sub, ...]]]:
+    """The subscriptions of a match that may receive ``subject``: deny filters applied.
+
+    A subscription whose client's permissions deny the subject (``Sub.deny``)
+    is skipped, as nats-server ``deliverMsg`` skips it after ``checkDenySub``;
+    a queue group keeps its other members.  The common case (no filter)
+    returns the match unchanged.
+    """
+    if not any(s.deny is not None for s in plain) and not any(
+        s.deny is not None for members in queues.values() for s in members
+    ):
+        return plain, dict(queues)
+    kept = tuple(s for s in plain if s.deny is None or not s.deny(subject))
+    groups = {}
+    for q, members in queues.items():
+        ok = tuple(s for s in members if s.deny is None or not s.deny(subject))
+        if ok:
+            groups[q] = ok
+    return kept, groups
 
 
 class Expect:
@@ -72,5 +95,6 @@ class InterestLedger:
         e = self._cache.get(subject)
         if e is None:
             r = self._trie.match(subject)
-            e = self._cache[subject] = Expect(r.plain, dict(r.queues))
+            plain, queues = allowed(r.plain, r.queues, subject)
+            e = self._cache[subject] = Expect(plain, queues)
         return e

@@ -31,6 +31,7 @@ class Msg:
         "size",
         "subject",
         "t_pub",
+        "track",
         "workload",
     )
 
@@ -60,6 +61,8 @@ class Msg:
         #: (cluster, server id) of the requester's server when a request crossed a
         #: gateway with its reply mapped to ``_GR_.`` (digest §5); copied onto the reply
         self.gr: tuple[str, int] | None = None
+        #: the service-latency probe of a sampled request and its reply (sim.model.latency)
+        self.track: Any = None
 
 
 class Sub:
@@ -73,6 +76,7 @@ class Sub:
 
     __slots__ = (
         "client",
+        "deny",
         "down",
         "handler",
         "id",
@@ -112,6 +116,9 @@ class Sub:
         #: stall): ``reader(arrival, msg, sub, owed, via) -> time read``, or None
         #: when the client records it later or drops it
         self.reader: Callable[..., float | None] | None = None
+        #: ``deny(subject) -> bool`` when the client's permissions filter what this
+        #: subscription gets (nats-server ``checkDenySub``); None: no filter
+        self.deny: Callable[[str], bool] | None = None
 
     def __repr__(self) -> str:
         who = f"client {self.client.name}" if self.client is not None else f"route {self.peer}"

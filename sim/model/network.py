@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from sim.errors import ScenarioError
+from sim.model.accounts import Accounts
 from sim.model.client import Client
 from sim.model.clock import Clock
 from sim.model.gateway import Gateways
 from sim.model.intent import InterestLedger
+from sim.model.latency import LatencyTracker
 from sim.model.link import Link
 from sim.model.mesh import Mesh
 from sim.model.message import Msg
@@ -67,6 +69,9 @@ class Network:
         self.responders: dict[str, list[Any]] = {}
         self.wire = Wire(self.clock, self.trace, self.ledger, self._decode, self._owed_on)
         self.outages: Outages | None = None
+        self.accounts = Accounts(scenario, self.streams)
+        self.latency = LatencyTracker(self)
+        self._system_wid = -1
         self._build_servers()
         self._build_routes()
         self._build_gateways()
@@ -335,7 +340,11 @@ class Network:
         spec = latency or self.scenario.topology.latency.client
         up = self.link(f"client:{name}:up", spec)
         down = self.link(f"client:{name}:down", spec)
-        cid = self.trace.add_client(name, workload, role, srv.idx)
+        account, perms, user = self.accounts.for_group(group)
+        enabled = self.accounts.enabled
+        cid = self.trace.add_client(
+            name, workload, role, srv.idx, account.name if enabled else None, user
+        )
         if group is not None:
             profile = client_profile(self.scenario, group)
         else:
@@ -354,6 +363,8 @@ class Network:
             profile=profile,
         )
         client.latency = spec
+        if enabled:
+            client.account, client.perms, client.ns = account, perms, account.prefix
         if group is not None and group.failover:
             client.failover = [
                 self.servers[n].idx for n in resolve_names(self.scenario, group.failover)
@@ -369,6 +380,47 @@ class Network:
             client.connections = 0
             self.clock.at(getattr(group, "start", 0.0), client.first_connect)
         return client
+
+    def add_system_client(self, server: Server) -> Client:
+        """The internal client a server publishes its own messages with (service latency).
+
+        It is in no account's space (it publishes stored subjects as they
+        are), costs no connection latency, and never reconnects.
+        """
+        if self._system_wid < 0:
+            self._system_wid = self.trace.add_workload("$SYS", "system")
+        name = f"$SYS.{server.name}"
+        cid = self.trace.add_client(name, "$SYS", "system", server.idx, "$SYS", None)
+        zero = DistSpec(dist="constant", value=0.0)
+        client = Client(
+            cid,
+            name,
+            server,
+            self.link(f"client:{name}:up", zero),
+            self.link(f"client:{name}:down", zero),
+            self.clock,
+            self.trace,
+            self.ledger,
+            self._system_wid,
+            no_responders=False,
+            net=self,
+            profile=self.scenario.clients.resolve(),
+        )
+        client.latency = zero
+        self.clients[name] = client
+        self.clients_by_idx.append(client)
+        return client
+
+    def client_rtt(self, client: Client) -> float:
+        """The RTT the server measures for ``client``'s connection (PING→PONG).
+
+        Twice the mean one-way latency of its current connection (the region
+        distance included when it reconnected elsewhere): a server's figure
+        comes from one ping, this one is its expectation.
+        """
+        mean = Dist.of(client.latency.dist, **client.latency.params()).mean()
+        base = client.up.low - _affine_low(client.latency)
+        return 2.0 * (mean + max(0.0, base))
 
     # ------------------------------------------------------------- reconnects
     def client_pool(self, client: Client) -> list[int]:
@@ -489,3 +541,8 @@ def _capped(table: dict[str, int]) -> dict[str, int]:
         return table
     items = list(table.items())
     return {**dict(items[:SNAPSHOT_CAP]), "...": len(items) - SNAPSHOT_CAP}
+
+
+def _affine_low(spec: DistSpec) -> float:
+    """The ``low`` a link of latency ``spec`` starts with (before any region distance)."""
+    return affine_sampler(Dist.of(spec.dist, **spec.params()), random.Random(0)).low

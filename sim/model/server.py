@@ -33,7 +33,7 @@ from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from sim.model.clock import NORMAL, Call, Clock
-from sim.model.intent import Expect, InterestLedger
+from sim.model.intent import Expect, InterestLedger, allowed
 from sim.model.link import Link
 from sim.model.message import LOCAL, Msg, Sub
 from sim.subjects import MatchResult, SubjectTrie
@@ -86,12 +86,16 @@ class _LocalPlan:
     __slots__ = ("downs", "fast", "gen", "oks", "owed", "plain", "queues", "rec", "short")
 
     def __init__(
-        self, r: MatchResult, mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None, gen: int
+        self,
+        r: MatchResult,
+        mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None,
+        gen: int,
+        subject: str,
     ) -> None:
-        plain: tuple[Sub, ...] = r.plain  # type: ignore[assignment]
+        plain, queues = allowed(r.plain, r.queues, subject)  # type: ignore[arg-type]
         self.gen = gen
         self.plain = plain
-        self.queues: dict[str, tuple[Sub, ...]] = r.queues  # type: ignore[assignment]
+        self.queues = queues
         self.downs = tuple(s.down for s in plain)
         #: some subscriptions, none of which needs an event of its own (no handler)
         #: or a look at its client's reading (no reader)
@@ -223,7 +227,7 @@ class Server:
         plan = expect.plans.get(self.idx)
         if plan is None or plan.gen != self.local.genid:
             plan = _LocalPlan(
-                self.local.match(subject), expect.by_server.get(self.idx), self.local.genid
+                self.local.match(subject), expect.by_server.get(self.idx), self.local.genid, subject
             )
             plan.rec = self.trace.batch_id(tuple(s.id for s in plan.plain), plan.oks)
             expect.plans[self.idx] = plan
@@ -535,6 +539,32 @@ class Server:
         if not plan.plain and not view.peers and not plan.queues and not view.queues:
             self.gw.no_interest(origin, msg.subject)
 
+    def on_client_tracked(self, ev: Call) -> None:
+        """A sampled service request (or its reply) arrives: route it, then stamp its probe.
+
+        Service latency tracking needs the server's own times: when the
+        requester's server handled the request (``si.ts``) and when the
+        responder's server handled the reply (digest §10).
+        """
+        msg: Msg = ev._value
+        now = self._env._now
+        msg.track.handled(self, (self.busy if self.busy > now else now) + self.processing, msg)
+        self.on_client_msg(ev)
+
+    def on_denied_pub(self, ev: Call) -> None:
+        """A PUB the client's permissions deny arrives: drop it, answer ``-ERR``.
+
+        As ``pubPermissionViolation`` (server/client.go): the message is not
+        routed, the connection stays open, and the client gets the error.
+        """
+        msg: Msg = ev._value
+        t0 = self._start()
+        msg.origin = self.idx
+        self.wire.lose_unrouted(msg, DropReason.PERMISSION_DENIED, t0)
+        client = msg.client
+        if client.server is self and client.alive:
+            self.clock.at(client.down.arrival(t0), client.on_permission_error, msg)
+
     def _send_to_peers(self, view: _RemoteView, arg: tuple, t0: float) -> None:
         """Send the route message ``arg`` to every peer of ``view`` (no queue group involved)."""
         sends = view.sends
@@ -618,6 +648,8 @@ class Server:
                 return  # the client dropped it (and booked it if owed)
             t = read
         self.trace.add_delivery(msg.id, s.id, t, via, expected)
+        if msg.track is not None:
+            msg.track.delivered(self, s, t0, msg)
         if s.handler is not None:
             self.clock.at(t, s.handler, msg)
 

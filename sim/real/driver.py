@@ -243,6 +243,8 @@ class _Run:
                 subject = client_subjects(template, k)
                 self.tasks_later.append(self._subscriber(c, subject, group.queue, group))
         pubs = w.publishers
+        if pubs is None:
+            return
         subjects = expand_subject_template(pubs.subject or w.subject)
         for i, server in enumerate(
             place(self.scenario, self.streams, pubs, f"placement:{w.name}:pub")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sim.errors import ScenarioError
 from sim.regions import REGIONS
+from sim.scenario.account_checks import check_accounts
 from sim.scenario.source import INLINE, MAX_LISTED, Path, SourceInfo, apply_overrides
 from sim.scenario.spec import (
     CLIENT_ROLES,
@@ -159,7 +160,8 @@ def _placements(scenario: Scenario) -> Iterator[tuple[Path, str, Placement]]:
     """Yield ``(location, role, placement)`` for every client group of every workload."""
     for i, w in enumerate(scenario.workloads):
         if isinstance(w, PubSubWorkload):
-            yield ("workloads", i, "publishers"), "publish", w.publishers
+            if w.publishers is not None:
+                yield ("workloads", i, "publishers"), "publish", w.publishers
             for j, s in enumerate(w.subscribers):
                 yield ("workloads", i, "subscribers", j), "subscribe", s
         elif isinstance(w, TraceWorkload):
@@ -206,6 +208,8 @@ def _check_queue(out: _Findings, loc: Path, p: Placement) -> None:
 def _subject_problems(template: str, role: str) -> tuple[str | None, list[str]]:
     """Return ``(error, warnings)`` for a subject template used to publish or subscribe."""
     warnings: list[str] = []
+    if "\x00" in template:
+        return f"{template!r} is not a valid subject: contains a NUL character", warnings
     try:
         for subject in expand_subject_template(template):
             if role == "publish":
@@ -248,12 +252,25 @@ def _check_workloads(scenario: Scenario, out: _Findings) -> None:
         first.setdefault(w.name, i)
         if isinstance(w, PubSubWorkload) and not w.subscribers:
             out.warn(("workloads", i), f"pubsub workload {w.name!r} has no subscribers")
-        if isinstance(w, RequestReplyWorkload) and not w.responders:
+        if (
+            isinstance(w, RequestReplyWorkload)
+            and not w.responders
+            and not _imports_service(scenario, w.requesters)
+        ):
             message = f"request_reply workload {w.name!r} has no responders (every request fails)"
             out.warn(("workloads", i), message)
         if isinstance(w, TraceWorkload) and not w.subscribers and not w.responders:
             message = f"trace workload {w.name!r} has no subscribers or responders"
             out.warn(("workloads", i), message)
+
+
+def _imports_service(scenario: Scenario, group: Placement) -> bool:
+    """Whether a requester group's account imports services (answered by another workload)."""
+    account = group.account
+    if group.user is not None:
+        account = next((u.account for u in scenario.users if u.name == group.user), None)
+    spec = scenario.accounts.get(account) if account is not None else None
+    return spec is not None and any(im.service is not None for im in spec.imports)
 
 
 def _check_regions(scenario: Scenario, out: _Findings) -> None:
@@ -513,6 +530,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
         _check_queue(out, loc, p)
         _check_timing(scenario, out, loc, p)
     _check_subjects(scenario, out)
+    check_accounts(scenario, _placements(scenario), out.error)
     _check_regions(scenario, out)
     _check_faults(scenario, servers, out)
     _check_chaos(scenario, out)

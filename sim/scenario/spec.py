@@ -32,6 +32,8 @@ __all__ = [
     "CLIENT_ROLES",
     "DEFAULT_REQUEST_TIMEOUT",
     "FAULT_ACTIONS",
+    "GLOBAL_ACCOUNT",
+    "AccountSpec",
     "ChaosKind",
     "ChaosSpec",
     "ClientOptions",
@@ -39,12 +41,17 @@ __all__ = [
     "ClientTarget",
     "ClusterSpec",
     "DistSpec",
+    "ExportSpec",
     "FaultSpec",
     "GatewaySpec",
+    "ImportSource",
+    "ImportSpec",
     "LatencyChange",
     "LatencySpec",
+    "LatencyTracking",
     "LinkSpec",
     "Names",
+    "PermissionsSpec",
     "Placement",
     "PubSubWorkload",
     "Publishers",
@@ -53,12 +60,15 @@ __all__ = [
     "Requesters",
     "ResponderTarget",
     "Responders",
+    "ResponsePermission",
     "Scenario",
     "ServerOptions",
+    "SubjectPermission",
     "Subscribers",
     "Topology",
     "TracePlacement",
     "TraceWorkload",
+    "UserSpec",
     "Workload",
     "client_profile",
 ]
@@ -424,6 +434,172 @@ class ClientOptions(Frozen):
         return ClientProfile(**values)
 
 
+# ------------------------------------------------------------------ accounts
+
+#: nats-server's account for users given none (``DEFAULT_GLOBAL_ACCOUNT``, server/const.go).
+GLOBAL_ACCOUNT = "$G"
+
+
+def _percent(value: Any) -> Any:
+    """Accept ``50%`` as well as ``50`` for a sampling percentage."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1])
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage (use e.g. 50%)") from None
+    return value
+
+
+class LatencyTracking(Frozen):
+    """Service latency tracking on a service export (nats-server ``parseServiceLatency``).
+
+    Written ``{sampling: 50%, subject: latency.weather}`` or just the results
+    subject (sampling then 100 %, ``DEFAULT_SERVICE_LATENCY_SAMPLING``).  The
+    "headers" sampling mode needs tracing headers, which simulated requests
+    do not carry, so only 1-100 % is accepted.
+    """
+
+    sampling: Annotated[float, BeforeValidator(_percent)] = Field(default=100.0, ge=1, le=100)
+    subject: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_subject(cls, data: Any) -> Any:
+        return {"subject": data} if isinstance(data, str) else data
+
+
+class ExportSpec(Frozen):
+    """A stream or service an account offers to others (``exports`` in the account config).
+
+    ``accounts`` limits who may import it (nats-server's ``accounts`` list on an
+    export); without it the export is public.  ``latency`` (services only)
+    turns on service latency tracking.
+    """
+
+    stream: str | None = None
+    service: str | None = None
+    accounts: list[str] | None = None
+    latency: LatencyTracking | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ExportSpec:
+        if (self.stream is None) == (self.service is None):
+            raise ValueError("give exactly one of 'stream' or 'service'")
+        if self.latency is not None and self.service is None:
+            raise ValueError("'latency' applies to service exports only")
+        return self
+
+    @property
+    def subject(self) -> str:
+        """The exported subject (stream or service)."""
+        return self.stream if self.stream is not None else self.service  # type: ignore[return-value]
+
+
+class ImportSource(Frozen):
+    """The account and subject an import takes (``{account: WEATHER, subject: weather.>}``)."""
+
+    account: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
+
+
+class ImportSpec(Frozen):
+    """A stream or service imported from another account.
+
+    ``to`` is the subject in the importing account: for a stream, where the
+    exporter's messages are delivered (``prefix: p`` is ``to: p.<subject>``);
+    for a service, what requesters publish on.  It must have the same
+    wildcards as the imported subject.  Without it the subject is unchanged.
+    """
+
+    stream: ImportSource | None = None
+    service: ImportSource | None = None
+    to: str | None = None
+    prefix: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ImportSpec:
+        if (self.stream is None) == (self.service is None):
+            raise ValueError("give exactly one of 'stream' or 'service'")
+        if self.prefix is not None and (self.service is not None or self.to is not None):
+            raise ValueError("'prefix' applies to stream imports without 'to'")
+        return self
+
+    @property
+    def source(self) -> ImportSource:
+        """What is imported (stream or service)."""
+        return self.stream if self.stream is not None else self.service  # type: ignore[return-value]
+
+    @property
+    def local(self) -> str:
+        """The subject in the importing account."""
+        if self.to is not None:
+            return self.to
+        if self.prefix is not None:
+            return f"{self.prefix}.{self.source.subject}"
+        return self.source.subject
+
+
+class AccountSpec(Frozen):
+    """One account: a separate subject space with what it exports and imports."""
+
+    exports: list[ExportSpec] = Field(default_factory=list)
+    imports: list[ImportSpec] = Field(default_factory=list)
+
+
+def _allow_list(value: Any) -> Any:
+    """``publish: foo`` and ``publish: [a, b]`` are allow lists."""
+    if isinstance(value, str):
+        return {"allow": [value]}
+    if isinstance(value, list):
+        return {"allow": value}
+    return value
+
+
+class SubjectPermission(Frozen):
+    """Allow and deny lists of subjects (wildcards allowed); deny wins.
+
+    Subscribe entries may be ``"subject queue"`` to name queue groups.
+    ``allow`` absent: everything not denied is allowed.
+    """
+
+    allow: list[str] | None = None
+    deny: list[str] = Field(default_factory=list)
+
+
+class ResponsePermission(Frozen):
+    """``allow_responses``: replies to requests received are allowed (server/auth.go).
+
+    Defaults ``DEFAULT_ALLOW_RESPONSE_MAX_MSGS`` = 1 and
+    ``DEFAULT_ALLOW_RESPONSE_EXPIRATION`` = 2 min (server/const.go).
+    """
+
+    max: int = Field(default=1, ge=1)
+    expires: Duration = Field(default=120.0, gt=0)
+
+
+class PermissionsSpec(Frozen):
+    """A user's publish and subscribe permissions (nats-server ``permissions``)."""
+
+    publish: Annotated[SubjectPermission, BeforeValidator(_allow_list)] | None = None
+    subscribe: Annotated[SubjectPermission, BeforeValidator(_allow_list)] | None = None
+    allow_responses: bool | ResponsePermission = False
+
+    @property
+    def responses(self) -> ResponsePermission | None:
+        """The response permission in force, or None."""
+        if isinstance(self.allow_responses, ResponsePermission):
+            return self.allow_responses
+        return ResponsePermission() if self.allow_responses else None
+
+
+class UserSpec(Frozen):
+    """A user clients connect as: its account and permissions."""
+
+    name: str = Field(min_length=1)
+    account: str = GLOBAL_ACCOUNT
+    permissions: PermissionsSpec | None = None
+
+
 class Placement(Frozen):
     """Where a group of clients connects: how many, and on which servers.
 
@@ -445,11 +621,17 @@ class Placement(Frozen):
     #: names): where they reconnect when no server of their cluster answers.
     #: Without it they know their cluster only (INFO ``connect_urls``).
     failover: list[str] | None = None
+    #: The user the clients connect as (``users:``): its account and permissions.
+    user: str | None = None
+    #: The account the clients belong to, when no ``user`` is given (``$G`` if neither).
+    account: str | None = None
 
     @model_validator(mode="after")
     def _one_count(self) -> Placement:
         if (self.count is None) == (self.per_server is None):
             raise ValueError("give exactly one of 'count' or 'per_server'")
+        if self.user is not None and self.account is not None:
+            raise ValueError("give 'user' or 'account', not both (a user names its account)")
         if self.servers is not None and self.cluster is not None:
             raise ValueError("give 'servers' or 'cluster', not both")
         return self
@@ -517,7 +699,8 @@ class PubSubWorkload(Frozen):
     kind: Literal["pubsub"]
     name: str = Field(min_length=1)
     subject: str
-    publishers: Publishers
+    #: None: subscribers only, receiving what others publish (e.g. latency samples).
+    publishers: Publishers | None = None
     subscribers: list[Subscribers] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -796,6 +979,10 @@ class Scenario(Frozen):
     #: Expectations over the run's metrics, one expression each
     #: (``delivery_ratio{workload=ticks} >= 99.9%``; see :mod:`sim.expect`).
     expect: list[str] = Field(default_factory=list)
+    #: Accounts by name: separate subject spaces, with exports and imports.
+    accounts: dict[str, AccountSpec] = Field(default_factory=dict)
+    #: Users clients connect as (a client group's ``user``).
+    users: list[UserSpec] = Field(default_factory=list)
 
 
 def client_profile(scenario: Scenario, placement: Placement) -> ClientProfile:

@@ -23,6 +23,8 @@ def build_pubsub(net: Network, spec: PubSubWorkload, wid: int, end: float) -> No
     for g, group in enumerate(spec.subscribers):
         _build_subscribers(net, spec, wid, g, group, end)
     pubs = spec.publishers
+    if pubs is None:
+        return
     subjects = expand_subject_template(pubs.subject or spec.subject)
     stop = end if pubs.stop is None else min(pubs.stop, end)
     servers = net.place(pubs, f"placement:{spec.name}:pub")

@@ -80,7 +80,7 @@ class Requester:
 
     def _on_reply(self, ev: Call) -> None:
         reply: Msg = ev._value
-        token = reply.subject[len(self.prefix) :]
+        token = reply.subject.rpartition(".")[2]
         p = self.pending.get(token)
         if p is None:
             return  # late or duplicate: the first reply already won, or the request timed out
@@ -92,7 +92,7 @@ class Requester:
             self._settle(token, Outcome.OK)
 
     def _on_no_responders(self, request: Msg) -> None:
-        token = request.reply[len(self.prefix) :] if request.reply else ""
+        token = request.reply.rpartition(".")[2] if request.reply else ""
         if token in self.pending and self.pending[token].replies == 0:
             self._settle(token, Outcome.NO_RESPONDERS)
 
@@ -151,7 +151,9 @@ class Responder:
     def _reply(self, ev: Call) -> None:
         req: Msg = ev._value
         if req.reply is not None:
-            reply = self.client.publish(req.reply, self.size, MsgKind.REPLY, request=req.id)
+            reply = self.client.publish(
+                req.reply, self.size, MsgKind.REPLY, request=req.id, track=req.track
+            )
             if reply is not None and req.gr is not None and req.gr[0] != self.cluster:
                 # the request crossed a gateway with a _GR_. reply: this server maps
                 # the reply back and sends it straight home (digest §5)
