@@ -18,6 +18,7 @@ from sim.analysis.metrics import (
     request_outcomes,
     split_losses,
 )
+from sim.analysis.service_latency import latency_breakdown, latency_samples_over_time
 from sim.analysis.summary import format_summary, summary
 from sim.analysis.timeseries import (
     delivery_over_time,
@@ -40,10 +41,12 @@ __all__ = [
     "fault_timeline",
     "format_summary",
     "guarantee_table",
+    "latency_breakdown",
     "latency_by_path",
     "latency_histogram",
     "latency_over_time",
     "latency_quantiles",
+    "latency_samples_over_time",
     "loss_by_fault",
     "loss_by_reason",
     "ordering_violations",

@@ -27,7 +27,7 @@ from sim.model.accounts import split_account
 from sim.model.clock import Call, Clock
 from sim.model.intent import InterestLedger
 from sim.model.link import Link
-from sim.model.message import Msg, Sub
+from sim.model.message import Msg, Sub, TrackedMsg
 from sim.trace import DropReason, MsgKind, Trace
 
 if TYPE_CHECKING:
@@ -253,14 +253,16 @@ class Client:
         if reply is not None:
             reply = self.ns + reply
         mid = self.trace.add_msg(now, self.id, self.server.idx, subject, size, kind, 0, request)
-        msg = Msg(mid, subject, reply, size, now, self, kind, self.workload, request)
+        cls = Msg if track is None or denied else TrackedMsg
+        msg = cls(mid, subject, reply, size, now, self, kind, self.workload, request)
         if denied:
             if self.state == CONNECTED:
                 self.up.send(now, self.server.on_denied_pub, msg)
             else:
                 self.net.wire.lose_unrouted(msg, DropReason.PERMISSION_DENIED, now)
             return msg
-        msg.track = track
+        if track is not None:
+            msg.track = track
         if self.state == CONNECTED:
             srv = self.server
             self.up.send(now, srv.on_client_msg if track is None else srv.on_client_tracked, msg)

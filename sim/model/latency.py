@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +155,7 @@ class LatencyTracker:
             resp_rtt,
             200,
         )
-        payload = sample_json(row, net)
+        payload = sample_json(row, net.trace.servers, [c[0] for c in net.trace.clients])
         sysclient = self._system_client(server)
         msg = sysclient.publish(exporter.prefix + lat.subject, len(payload))
         net.trace.add_latency_sample(row, msg.id if msg is not None else -1)
@@ -171,16 +172,17 @@ def _ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
-def sample_json(row: tuple, net: Any) -> bytes:
+def sample_json(row: tuple, servers: Sequence[tuple[str, str]], clients: Sequence[str]) -> bytes:
     """The sample as nats-server publishes it (``ServiceLatency``, server/accounts.go).
 
-    Durations in nanoseconds, ``start`` as an RFC 3339 time on the simulated
-    clock (its epoch is 1970-01-01T00:00:00Z), client info as ``ClientInfo``.
+    ``row`` is a ``service_latency`` record (sim.results.LATENCY_COLUMNS up to
+    ``status``, ids for clients and servers); ``servers`` gives (name,
+    cluster) and ``clients`` the name by id.  Durations in nanoseconds,
+    ``start`` as an RFC 3339 time on the simulated clock (its epoch taken as
+    1970-01-01T00:00:00Z), client info as ``ClientInfo``.
     """
     (sid, t, exporter, importer, _subject, req, resp, req_srv, resp_srv) = row[:9]
-    start, service, system, total, req_rtt, resp_rtt, status = row[9:]
-    servers = net.trace.servers
-    clients = net.trace.clients
+    start, service, system, total, req_rtt, resp_rtt, status = row[9:16]
 
     def info(cid: int, srv: int, acc: str, rtt: float) -> dict[str, Any]:
         return {
@@ -188,7 +190,7 @@ def sample_json(row: tuple, net: Any) -> bytes:
             "rtt": _ns(rtt),
             "server": servers[srv][0],
             "cluster": servers[srv][1],
-            "name": clients[cid][0],
+            "name": clients[cid],
             "kind": "Client",
             "client_type": "nats",
         }

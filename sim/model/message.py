@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LOCAL", "Msg", "Sub"]
+__all__ = ["LOCAL", "Msg", "Sub", "TrackedMsg"]
 
 #: ``Sub.peer`` of a subscription held by a client of the server itself.
 LOCAL = -1
@@ -31,9 +31,12 @@ class Msg:
         "size",
         "subject",
         "t_pub",
-        "track",
         "workload",
     )
+
+    #: the service-latency probe of a sampled request and its reply (a
+    #: :class:`TrackedMsg` sets it; a class attribute costs plain messages nothing)
+    track: Any = None
 
     def __init__(
         self,
@@ -61,8 +64,12 @@ class Msg:
         #: (cluster, server id) of the requester's server when a request crossed a
         #: gateway with its reply mapped to ``_GR_.`` (digest §5); copied onto the reply
         self.gr: tuple[str, int] | None = None
-        #: the service-latency probe of a sampled request and its reply (sim.model.latency)
-        self.track: Any = None
+
+
+class TrackedMsg(Msg):
+    """A message whose service latency is measured (``track``: its probe, sim.model.latency)."""
+
+    __slots__ = ("track",)
 
 
 class Sub:

@@ -15,6 +15,7 @@ from sim.plots.delivery import delivery, latency_cdf, latency_time
 from sim.plots.failover import failover, failover_time, failover_workloads
 from sim.plots.queues import queues
 from sim.plots.recovery import convergence, reconnects
+from sim.plots.service_latency import service_latency
 from sim.plots.sweep import sweep_plot
 from sim.plots.topology import topology, topology_state
 
@@ -34,6 +35,7 @@ __all__ = [
     "latency_time",
     "queues",
     "reconnects",
+    "service_latency",
     "sweep_plot",
     "topology",
     "topology_state",
@@ -47,7 +49,8 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     ``failover-<workload>`` (per request/reply workload, when the run had a
     fault), ``queues`` (queue-group deliveries), ``convergence``
     (``mesh_incomplete``/``converged`` or route events), ``reconnects``
-    (client reconnections).  ``at`` is the time the topology shows failures for.
+    (client reconnections), ``service_latency`` (latency samples).  ``at``
+    is the time the topology shows failures for.
     """
     out: list[tuple[str, str, Figure]] = []
     scenario = result.meta.get("scenario", "")
@@ -67,5 +70,8 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
         out.append(("convergence", "Route-mesh convergence", convergence(result)))
     if (ev.kind == "client_reconnected").any():
         out.append(("reconnects", "Reconnect storm", reconnects(result)))
+    samples = getattr(result, "frames", {}).get("service_latency")
+    if samples is not None and len(samples):
+        out.append(("service_latency", "Service latency samples", service_latency(result)))
     del scenario
     return out
