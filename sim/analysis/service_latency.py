@@ -52,11 +52,13 @@ def latency_breakdown(
 
 
 def latency_samples_over_time(
-    result: Any, bin: float | None = None, q: float = 0.5
+    result: Any, bin: float | None = None, stat: str | float = "mean"
 ) -> pd.DataFrame:
-    """The ``q`` quantile of every part and of ``total``, per time bin of the samples.
+    """Every part and ``total`` per time bin of the samples: their mean, or a quantile.
 
-    ``bin`` (seconds) defaults to about 60 bins over the samples' span.
+    ``stat`` is "mean" or a quantile in [0, 1] (a median of a mix of near and
+    far requesters flips between the two, a mean shows the mix).  ``bin``
+    (seconds) defaults to about 60 bins over the samples' span.
     """
     import numpy as np
 
@@ -69,7 +71,8 @@ def latency_samples_over_time(
     width = bin or max(span / 60, 1e-3)
     key = np.floor(s.time.to_numpy() / width) * width
     g = s.groupby(key)
-    out = g[[*LATENCY_PARTS, "total"]].quantile(q)
+    cols = g[[*LATENCY_PARTS, "total"]]
+    out = cols.mean() if stat == "mean" else cols.quantile(float(stat))
     out["samples"] = g.size()
     out.index.name = "time"
     return out.reset_index()

@@ -23,7 +23,7 @@ _LABELS = {
 
 
 def service_latency(result: Result) -> Figure:
-    """Two panels: the median of each latency part over time; the mean parts per region, stacked.
+    """Two panels: the mean of each latency part over time; the mean parts per region, stacked.
 
     The parts are those of nats-server's ServiceLatency samples: the
     responder's service time, the system (inter-server) time and the two
@@ -46,7 +46,7 @@ def service_latency(result: Result) -> Figure:
         style = {"color": "black", "lw": 1.6} if part == "total" else {"lw": 1.1}
         top.plot(series.time, series[part] * 1e3, label=_LABELS[part], **style)
     top.set_xlabel("simulated time (s)")
-    top.set_ylabel("median per bin (ms)")
+    top.set_ylabel("mean per bin (ms)")
     top.legend(fontsize="small", ncols=3)
     top.grid(alpha=0.3)
 
