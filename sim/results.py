@@ -268,6 +268,10 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     }
 
 
+#: columns of tables that may be missing from a result (see Result.__init__)
+_COLUMNS: dict[str, tuple[str, ...]] = {"service_latency": LATENCY_COLUMNS}
+
+
 def _latency_frame(trace: Trace, c_name: Any, server_names: Any) -> pd.DataFrame:
     """The ``service_latency`` table: one row per sample, names for ids, clusters and regions."""
     import numpy as np
@@ -302,6 +306,12 @@ class Result:
         self.frames = frames
         self.meta = meta
         for name in TABLES:
+            if name not in frames:
+                # a table this result's producer does not make (the real backend,
+                # results saved by an older natsim): present, and empty
+                import pandas as pd
+
+                frames[name] = pd.DataFrame(columns=list(_COLUMNS.get(name, ())))
             setattr(self, name, frames[name])
 
     messages: pd.DataFrame

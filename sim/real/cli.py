@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,23 @@ def _summary(result: Any) -> str:
         return f"(no summary: {exc})\n{result!r}"
 
 
+def _refuse_accounts(scenario: Any) -> None:
+    """The real backend runs servers without accounts: say so instead of running it wrongly."""
+    if scenario.accounts or scenario.users:
+        print(
+            f"natsim: {scenario.name}: accounts and users are simulated only; "
+            "the real backend does not configure them yet",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def _cmd_real(args: argparse.Namespace) -> int:
     from sim.real import run_real
     from sim.scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario)
+    _refuse_accounts(scenario)
     result = run_real(
         scenario,
         seed=args.seed,
@@ -63,6 +76,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario)
+    _refuse_accounts(scenario)
     table, simr, realr = compare(
         scenario,
         seed=args.seed,
