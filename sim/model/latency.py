@@ -169,7 +169,7 @@ class LatencyTracker:
 
 
 def _ns(seconds: float) -> int:
-    return round(seconds * 1e9)
+    return round(float(seconds) * 1e9)
 
 
 def sample_json(row: tuple, servers: Sequence[tuple[str, str]], clients: Sequence[str]) -> bytes:
@@ -186,23 +186,23 @@ def sample_json(row: tuple, servers: Sequence[tuple[str, str]], clients: Sequenc
 
     def info(cid: int, srv: int, acc: str, rtt: float) -> dict[str, Any]:
         return {
-            "acc": acc,
+            "acc": str(acc),
             "rtt": _ns(rtt),
-            "server": servers[srv][0],
-            "cluster": servers[srv][1],
-            "name": clients[cid],
+            "server": str(servers[int(srv)][0]),
+            "cluster": str(servers[int(srv)][1]),
+            "name": str(clients[int(cid)]),
             "kind": "Client",
             "client_type": "nats",
         }
 
     body = {
         "type": SERVICE_LATENCY_TYPE,
-        "id": f"sample-{sid}",
-        "timestamp": _rfc3339(t),
-        "status": status,
+        "id": f"sample-{int(sid)}",
+        "timestamp": _rfc3339(float(t)),
+        "status": int(status),
         "requestor": info(req, req_srv, importer, req_rtt),
         "responder": info(resp, resp_srv, exporter, resp_rtt),
-        "start": _rfc3339(start),
+        "start": _rfc3339(float(start)),
         "service": _ns(service),
         "system": _ns(system),
         "total": _ns(total),
