@@ -17,6 +17,8 @@ requests      one row per request, with its outcome as the requester saw it
 subscriptions one row per client subscription
 clients       one row per client connection
 servers       one row per server
+js_*          JetStream: publish attempts, what stream leaders did with them,
+              stored messages, consumer deliveries, acks (see sim.jstrace)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.results_js import JS_TABLES, empty_js_frames, js_frames
 from sim.trace import DropReason, MsgKind, Outcome, Trace
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ TABLES = (
     "clients",
     "servers",
     "events",
+    *JS_TABLES,
 )
 
 
@@ -214,7 +218,9 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     )
     requests["served_cluster"] = names(cluster_of, served)
     requests = requests.sort_values("msg_id", kind="stable").reset_index(drop=True)
+    js = js_frames(trace, c_name, c_wl, server_names, m_client, m_time)
     return {
+        **js,
         "messages": messages,
         "deliveries": deliveries,
         "drops": drops,
@@ -239,6 +245,9 @@ class Result:
     """
 
     def __init__(self, frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> None:
+        missing = [n for n in JS_TABLES if n not in frames]
+        if missing:  # saved before natsim recorded JetStream
+            frames = {**frames, **{n: t for n, t in empty_js_frames().items() if n in missing}}
         self.frames = frames
         self.meta = meta
         for name in TABLES:
@@ -252,6 +261,11 @@ class Result:
     clients: pd.DataFrame
     servers: pd.DataFrame
     events: pd.DataFrame
+    js_publishes: pd.DataFrame
+    js_captures: pd.DataFrame
+    js_stored: pd.DataFrame
+    js_deliveries: pd.DataFrame
+    js_acks: pd.DataFrame
     #: the networkx topology graph (servers, clients, routes, gateways), when known
     topology: Any = None
 

@@ -12,6 +12,8 @@ from array import array
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from sim.jstrace import JsTrace
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -170,6 +172,8 @@ class Trace:
         self.req_first = array("d")  # arrival of the first reply, nan if none
         self.req_responder = array("q")  # client id of the first replier, -1 if none
         self.req_replies = array("q")
+        #: JetStream records (publish attempts, stored messages, consumer deliveries)
+        self.js = JsTrace()
 
     def subject_id(self, subject: str) -> int:
         """Intern a subject string and return its id."""

@@ -1,0 +1,215 @@
+"""JetStream: PubAcks after quorum commit, de-duplication, redelivery, failover, no acked loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sim
+from sim.analysis.jetstream import jetstream_table
+from sim.model.jetstream.raft import ELECTION_TIMEOUT, HEARTBEAT
+from tests.conftest import scenario
+
+ROUTE = 0.001  # one way, constant
+CLIENT = 0.0001
+
+
+def js_scenario(
+    publishers: dict[str, Any] | None = None,
+    consumers: list[dict[str, Any]] | None = None,
+    stream: dict[str, Any] | None = None,
+    consumer: dict[str, Any] | None = None,
+    faults: list[dict[str, Any]] | None = None,
+    duration: str = "3s",
+    seed: int = 1,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One R3 stream ORDERS on c-1 (leader), c-2, c-3 and one workload publishing to it."""
+    pubs = {"count": 1, "servers": ["c-1"], "rate": "20/s", "arrival": "constant"}
+    pubs.update(publishers or {})
+    work = {"name": "orders", "kind": "jetstream", "subject": "orders.new", "publishers": pubs}
+    if consumers is not None:
+        work["consumers"] = consumers
+    s = {
+        "name": "ORDERS",
+        "subjects": ["orders.>"],
+        "replicas": 3,
+        "servers": ["c-1", "c-2", "c-3"],
+    }
+    s.update(stream or {})
+    c = {"stream": "ORDERS", "name": "billing"}
+    c.update(consumer or {})
+    return scenario(
+        [work],
+        duration=duration,
+        route=f"{ROUTE * 1000}ms",
+        client=f"{CLIENT * 1e6:.0f}us",
+        seed=seed,
+        streams=[s],
+        consumers=[c],
+        faults=faults or [],
+        **extra,
+    )
+
+
+def test_puback_comes_after_a_quorum_has_written():
+    """A PubAck reaches the publisher no sooner than one round trip to a follower after capture."""
+    r = sim.run(js_scenario())
+    p = r.js_publishes
+    assert (p.outcome == "acked").all() and len(p) > 0
+    rtt = 2 * CLIENT + 2 * ROUTE  # publish in, append out and back, PubAck out
+    assert ((p.end - p.publish_time) >= rtt - 1e-9).all()
+    r1 = sim.run(js_scenario(stream={"replicas": 1, "servers": ["c-1"]}))
+    p1 = r1.js_publishes
+    assert ((p1.end - p1.publish_time) < ROUTE).all()  # R1: nobody to wait for
+
+
+def test_no_puback_without_quorum():
+    """With both followers of an R3 stream down, nothing published afterwards is acknowledged."""
+    faults = [{"at": "1s", "crash": "c-2"}, {"at": "1s", "crash": "c-3"}]
+    r = sim.run(js_scenario(faults=faults, publishers={"retries": 0, "ack_timeout": "500ms"}))
+    p = r.js_publishes
+    late = p[p.publish_time > 1.0]
+    assert len(late) > 0
+    assert set(late.outcome) == {"timeout"}
+    assert (p[p.publish_time < 0.99].outcome == "acked").all()
+    assert set(r.js_captures[r.js_captures.time > 1.0].outcome) <= {
+        "stream_no_quorum",
+        "in_flight_at_end",
+    }
+
+
+def _retrying(window: str, retry_wait: str) -> dict[str, Any]:
+    """Every attempt times out (1 ms < a round trip) and is retried: each reaches the stream."""
+    return js_scenario(
+        publishers={
+            "ack_timeout": "1ms",
+            "retries": 2,
+            "retry_wait": retry_wait,
+            "msg_id": True,
+            "rate": "5/s",
+        },
+        stream={"duplicate_window": window},
+        duration="2s",
+    )
+
+
+def test_duplicates_inside_the_window_are_stored_once():
+    """Retries with the same Nats-Msg-Id inside the duplicate window store the message once."""
+    r = sim.run(_retrying("2m", "100ms"))
+    t = jetstream_table(r).loc["orders"]
+    # the retry is answered "duplicate" at once (no quorum to wait for): no third attempt
+    assert t.published > 0 and t.retries == t.published
+    assert t.acked == t.published
+    assert t.stored == t.published
+    assert t.stored_duplicates == 0
+    assert t.deduplicated == t.retries
+
+
+def test_duplicates_after_the_window_are_stored_again():
+    """A retry arriving after the duplicate window has passed is stored as a new message."""
+    r = sim.run(_retrying("50ms", "100ms"))
+    t = jetstream_table(r).loc["orders"]
+    assert t.published > 0
+    assert t.stored_duplicates == t.retries == 2 * t.published
+    assert t.deduplicated == 0
+
+
+def test_unacked_message_is_redelivered_after_ack_wait_until_max_deliver():
+    """A message nobody acks is redelivered every ack_wait, max_deliver times in all."""
+    consumer = {"ack_wait": "500ms", "max_deliver": 3}
+    slow = [{"count": 1, "servers": ["c-2"], "consumer": "billing", "process_time": "1h"}]
+    r = sim.run(js_scenario(consumers=slow, consumer=consumer, duration="4s"))
+    d = r.js_deliveries
+    early = d[d.app.isin(r.js_stored[r.js_stored.time < 2.0].app)]
+    counts = early.groupby("app").size()
+    assert len(counts) > 10 and (counts == 3).all()
+    assert sorted(set(early.delivery)) == [1, 2, 3]
+    gaps = early.sort_values("receive_time").groupby("app").receive_time.diff().dropna()
+    assert gaps.to_list() == pytest.approx([0.5] * len(gaps), abs=1e-6)  # constant latencies
+
+
+def test_backoff_sets_the_wait_before_each_redelivery():
+    """With backoff [200ms, 600ms] the 2nd delivery comes 200 ms after the 1st, the 3rd 600 ms."""
+    consumer = {"backoff": ["200ms", "600ms"], "max_deliver": 3}
+    slow = [{"count": 1, "servers": ["c-2"], "consumer": "billing", "process_time": "1h"}]
+    r = sim.run(js_scenario(consumers=slow, consumer=consumer, duration="4s"))
+    d = r.js_deliveries.sort_values("receive_time")
+    first = d[d.app == d.app.min()].receive_time.to_numpy()
+    assert len(first) == 3
+    assert first[1] - first[0] == pytest.approx(0.2, abs=0.005)
+    assert first[2] - first[1] == pytest.approx(0.6, abs=0.005)
+
+
+def test_acked_messages_are_delivered_once():
+    """A consumer that acks at once gets every stored message exactly once (no faults)."""
+    fast = [{"count": 1, "servers": ["c-3"], "consumer": "billing"}]
+    r = sim.run(js_scenario(consumers=fast))
+    t = jetstream_table(r).loc["orders"]
+    assert t.delivered == t.stored == t.published
+    assert t.delivered_more_than_once == 0 and t.redeliveries == 0
+    assert len(r.js_acks) == t.stored
+
+
+def test_pull_consumer_gets_every_message():
+    """A pull consumer's client, asking for batches, receives every stored message once."""
+    pull = [{"count": 1, "servers": ["c-3"], "consumer": "billing"}]
+    r = sim.run(js_scenario(consumers=pull, consumer={"mode": "pull", "batch": 4}))
+    t = jetstream_table(r).loc["orders"]
+    assert t.delivered == t.stored == t.published > 0
+    assert t.delivered_more_than_once == 0
+
+
+def _leader_changes(r: sim.Result) -> Any:
+    e = r.events
+    return e[e.kind == "stream_leader"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_failover_time_is_within_the_election_bounds(seed):
+    """After the leader's server crashes a survivor leads within the raft.go election timeouts.
+
+    The followers heard the leader at most one heartbeat before the crash, so
+    the new leader comes 4 s − 1 s to 9 s (plus a vote round trip) after it.
+    """
+    faults = [{"at": "2s", "for": "20s", "crash": "c-1"}]
+    r = sim.run(js_scenario(faults=faults, duration="15s", seed=seed))
+    new = _leader_changes(r)
+    new = new[new.time > 2.0]
+    assert len(new) >= 1
+    first = new.iloc[0]
+    low, high = ELECTION_TIMEOUT
+    assert low - HEARTBEAT <= first.time - 2.0 <= high + 4 * ROUTE
+    assert first.server in ("c-2", "c-3")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    at=st.floats(min_value=0.2, max_value=5.0),
+    down=st.floats(min_value=0.5, max_value=12.0),
+    victim=st.sampled_from(["c-1", "c-2", "c-3"]),
+    seed=st.integers(min_value=1, max_value=10_000),
+)
+def test_no_acknowledged_message_is_lost_with_one_server_crashed(at, down, victim, seed):
+    """R3 with one server crashed at a random time: every acked message stays in the log."""
+    faults = [{"at": f"{at:.3f}s", "for": f"{down:.3f}s", "crash": victim}]
+    pubs = {"count": 2, "servers": ["c-1", "c-2"], "rate": "40/s", "ack_timeout": "500ms"}
+    r = sim.run(js_scenario(faults=faults, publishers=pubs, duration="8s", seed=seed))
+    t = jetstream_table(r).loc["orders"]
+    assert t.acked > 0
+    assert t.acked_lost == 0
+    assert r.js_stored.in_log.all()
+
+
+def test_core_mode_delivers_at_most_once():
+    """The same workload in core mode publishes plainly: no retries, nothing stored, no dups."""
+    sc = js_scenario(consumers=[{"count": 1, "servers": ["c-3"]}])
+    sc["workloads"][0]["mode"] = "core"
+    sc["workloads"][0]["subject"] = "core.orders"
+    r = sim.run(sc)
+    t = jetstream_table(r).loc["orders"]
+    assert t.published > 0 and t.retries == 0 and t.stored == 0
+    assert t.delivered == t.published and t.delivered_more_than_once == 0
