@@ -44,7 +44,6 @@ TABLES = (
     "clients",
     "servers",
     "events",
-    *JS_TABLES,
 )
 
 
@@ -246,11 +245,11 @@ class Result:
 
     def __init__(self, frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> None:
         missing = [n for n in JS_TABLES if n not in frames]
-        if missing:  # saved before natsim recorded JetStream
+        if missing:  # no JetStream records (saved before natsim had them, or built by hand)
             frames = {**frames, **{n: t for n, t in empty_js_frames().items() if n in missing}}
         self.frames = frames
         self.meta = meta
-        for name in TABLES:
+        for name in (*TABLES, *JS_TABLES):
             setattr(self, name, frames[name])
 
     messages: pd.DataFrame
@@ -282,7 +281,7 @@ class Result:
         out.mkdir(parents=True, exist_ok=True)
         fmt = fmt or ("parquet" if _has_pyarrow() else "csv")
         files = {}
-        for name in TABLES:
+        for name in (*TABLES, *JS_TABLES):
             path = out / f"{name}.{fmt}"
             if fmt == "parquet":
                 self.frames[name].to_parquet(path, index=False)

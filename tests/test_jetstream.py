@@ -9,9 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.analysis.jetstream import jetstream_table
+from sim.analysis.guarantees import guarantee_table
+from sim.analysis.jetstream import end_to_end_latency, jetstream_table
 from sim.model.jetstream.raft import ELECTION_TIMEOUT, HEARTBEAT
-from tests.conftest import scenario
+from sim.plots import figures
+from tests.conftest import ROOT, scenario
+from tests.test_cli_validate import validate
 
 ROUTE = 0.001  # one way, constant
 CLIENT = 0.0001
@@ -163,6 +166,35 @@ def test_pull_consumer_gets_every_message():
     assert t.delivered_more_than_once == 0
 
 
+def test_a_full_stream_with_discard_new_refuses_with_an_error():
+    """max_msgs 5 and discard new: five messages are stored, later ones get an error PubAck."""
+    r = sim.run(js_scenario(stream={"max_msgs": 5, "discard": "new"}, duration="1s"))
+    p = r.js_publishes.sort_values("publish_time")
+    assert list(p.outcome[:5]) == ["acked"] * 5
+    assert len(p) > 5 and set(p.outcome[5:]) == {"error"}
+    assert set(r.js_captures.outcome) == {"stored", "stream_full"}
+
+
+def test_a_full_stream_with_discard_old_drops_the_oldest():
+    """max_msgs 5 and discard old: every publish is acked; a late consumer gets the last five."""
+    late = [{"count": 1, "servers": ["c-3"], "consumer": "billing", "start": "2s"}]
+    sc = js_scenario(stream={"max_msgs": 5}, consumers=late, publishers={"stop": "1s"})
+    r = sim.run(sc)
+    assert (r.js_publishes.outcome == "acked").all()
+    got = sorted(r.js_deliveries.seq)
+    assert got == sorted(r.js_stored.seq)[-5:]
+
+
+def test_same_seed_same_jetstream_records():
+    """Same scenario and seed, a leader crash included: identical JetStream tables."""
+    faults = [{"at": "1s", "for": "6s", "crash": "c-1"}]
+    fast = [{"count": 1, "servers": ["c-3"], "consumer": "billing"}]
+    a, b = (sim.run(js_scenario(faults=faults, consumers=fast, duration="10s")) for _ in "ab")
+    for name in ("js_publishes", "js_captures", "js_stored", "js_deliveries", "js_acks"):
+        assert a.frames[name].equals(b.frames[name]), name
+    assert a.events.equals(b.events)
+
+
 def _leader_changes(r: sim.Result) -> Any:
     e = r.events
     return e[e.kind == "stream_leader"]
@@ -213,3 +245,147 @@ def test_core_mode_delivers_at_most_once():
     t = jetstream_table(r).loc["orders"]
     assert t.published > 0 and t.retries == 0 and t.stored == 0
     assert t.delivered == t.published and t.delivered_more_than_once == 0
+
+
+# ------------------------------------------------------------ the comparison
+
+COMPARISON = ROOT / "scenarios" / "guarantees-core-vs-jetstream.yaml"
+
+
+@pytest.fixture(scope="module")
+def comparison() -> sim.Result:
+    """The bundled core vs JetStream comparison, run once for the tests below."""
+    return sim.run(COMPARISON)
+
+
+def test_comparison_duplicates_appear_without_ids_and_disappear_with_them(comparison):
+    """Under the same faults, retries store duplicates without msg ids, none with them."""
+    t = jetstream_table(comparison)
+    assert t.loc["js", "stored_duplicates"] > 0
+    assert t.loc["js-msgid", "stored_duplicates"] == 0
+    assert t.loc["js-msgid", "deduplicated"] > 0
+    assert (
+        t.loc["js-msgid", "delivered_more_than_once"] * 20 < t.loc["js", "delivered_more_than_once"]
+    )
+    assert t.loc["core", "delivered_more_than_once"] == 0
+    assert (t.acked_lost == 0).all()
+
+
+def test_comparison_shows_jetstreams_latency_price(comparison):
+    """End-to-end, JetStream's median is above core's (a quorum round trip and the PubAck)."""
+    lat = end_to_end_latency(comparison).groupby("workload").latency.median()
+    assert lat["js"] > lat["core"] and lat["js-msgid"] > lat["core"]
+
+
+def test_every_jetstream_publish_is_accounted_for(comparison):
+    """Each publish attempt reached a stream leader (and has an outcome) or has a drop reason."""
+    p, c, drops = comparison.js_publishes, comparison.js_captures, comparison.drops
+    js = p[p.workload != "core"]
+    assert js.msg_id.is_unique
+    captured = set(c.msg_id)
+    missed = set(js.msg_id) - captured
+    assert missed <= set(drops.msg_id)
+    assert set(c.outcome) <= {
+        "stored",
+        "duplicate",
+        "stream_full",
+        "stream_no_quorum",
+        "in_flight_at_end",
+    }
+    stored = c[c.outcome == "stored"]
+    assert len(stored) == len(comparison.js_stored)
+    assert set(p[p.workload == "core"].outcome) == {"sent"}
+
+
+def test_guarantee_table_gains_jetstream_columns(comparison):
+    """The guarantee table carries stored, acked, delivered once or more, retries per workload."""
+    g = guarantee_table(comparison)
+    for col in ("stored", "acked", "delivered_at_least_once", "delivered_more_than_once"):
+        assert col in g.columns
+    assert g.loc["js", "publish_retries"] > 0 and g.loc["core", "stored"] == 0
+    assert g.loc["js-msgid", "deduplicated"] > 0
+
+
+def test_jetstream_figures_are_in_the_plots(comparison):
+    """A run with JetStream workloads gets the side-by-side bars and the latency CDFs."""
+    slugs = [slug for slug, _, _ in figures(comparison)]
+    assert "jetstream" in slugs and "jetstream_latency" in slugs
+
+
+def test_report_has_the_jetstream_section(comparison, tmp_path):
+    """The HTML report shows the JetStream guarantee table and the side-by-side figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.report import write_report
+
+    html = write_report(comparison, tmp_path).read_text()
+    assert "JetStream guarantees" in html and "stored twice+" in html
+    assert (tmp_path / "figures" / "jetstream.png").is_file()
+    assert (tmp_path / "figures" / "jetstream_latency.png").is_file()
+    saved = sim.Result.load(comparison.save(tmp_path / "run"))
+    assert jetstream_table(saved).equals(jetstream_table(comparison))
+
+
+# ------------------------------------------------------------- validation
+
+BASE = """\
+name: v
+duration: 5s
+topology:
+  clusters:
+    east: {servers: 3}
+streams:
+  - {name: ORDERS, subjects: ["orders.>"], replicas: 3}
+consumers:
+  - {stream: ORDERS, name: billing}
+workloads:
+  - name: w
+    kind: jetstream
+    subject: orders.new
+    publishers: {count: 1, rate: 5/s}
+    consumers: {count: 1, consumer: billing}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "{stream: ORDERS, name: billing}",
+            "{stream: ORDRES, name: billing}",
+            "consumers[0].stream: unknown stream 'ORDRES'",
+        ),
+        (
+            "replicas: 3}",
+            "replicas: 5}",
+            "streams[0].replicas: 5 replicas, but cluster 'east' has 3 servers",
+        ),
+        (
+            "subject: orders.new",
+            "subject: invoices.new",
+            "workloads[0].subject: no stream captures 'invoices.new'",
+        ),
+        (
+            "consumer: billing}",
+            "consumer: audit}",
+            "workloads[0].consumers.consumer: unknown consumer 'audit'",
+        ),
+        (
+            "replicas: 3}",
+            "replicas: 3}\n  - {name: MORE, subjects: [orders.eu]}",
+            "streams[1].subjects[0]: 'orders.eu' overlaps the subjects of stream 'ORDERS'",
+        ),
+        (
+            "{stream: ORDERS, name: billing}",
+            "{stream: ORDERS, name: billing, max_deliver: 2, backoff: [1s, 2s]}",
+            "max_deliver must be greater than the number of backoff values",
+        ),
+    ],
+)
+def test_bad_jetstream_input_is_one_line_exit_2(tmp_path, old, new, message):
+    """Bad stream / consumer / workload references are one-line errors naming the field, exit 2."""
+    proc, _ = validate(tmp_path, BASE.replace(old, new))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -76,7 +76,8 @@ def jetstream_table(result: Result) -> pd.DataFrame:
     pubs = _frame(result, "js_publishes")
     if pubs.empty:
         return pd.DataFrame(columns=list(COLUMNS), index=pd.Index([], name="workload"))
-    names = list(dict.fromkeys(pubs.workload))
+    present = set(pubs.workload)
+    names = [w for w in dict.fromkeys(result.clients.workload) if w in present]
     out = pd.DataFrame(index=pd.Index(names, name="workload"))
     by = pubs.groupby("workload")
     out["published"] = by.app.nunique()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sim.plots.delivery import delivery, latency_cdf, latency_time
 from sim.plots.failover import failover, failover_time, failover_workloads
+from sim.plots.jetstream import jetstream_latency, jetstream_outcomes
 from sim.plots.queues import queues
 from sim.plots.recovery import convergence, reconnects
 from sim.plots.sweep import sweep_plot
@@ -30,6 +31,8 @@ __all__ = [
     "failover_time",
     "failover_workloads",
     "figures",
+    "jetstream_latency",
+    "jetstream_outcomes",
     "latency_cdf",
     "latency_time",
     "queues",
@@ -47,7 +50,8 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     ``failover-<workload>`` (per request/reply workload, when the run had a
     fault), ``queues`` (queue-group deliveries), ``convergence``
     (``mesh_incomplete``/``converged`` or route events), ``reconnects``
-    (client reconnections).  ``at`` is the time the topology shows failures for.
+    (client reconnections), ``jetstream`` and ``jetstream_latency`` (when the
+    run had JetStream workloads).  ``at`` is the time the topology shows failures for.
     """
     out: list[tuple[str, str, Figure]] = []
     scenario = result.meta.get("scenario", "")
@@ -67,5 +71,9 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
         out.append(("convergence", "Route-mesh convergence", convergence(result)))
     if (ev.kind == "client_reconnected").any():
         out.append(("reconnects", "Reconnect storm", reconnects(result)))
+    js = getattr(result, "js_publishes", None)
+    if js is not None and len(js):
+        out.append(("jetstream", "JetStream guarantees side by side", jetstream_outcomes(result)))
+        out.append(("jetstream_latency", "End-to-end latency CDF", jetstream_latency(result)))
     del scenario
     return out

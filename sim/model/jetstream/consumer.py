@@ -2,6 +2,8 @@
 
 As nats-server's consumer (server/consumer.go):
 
+* a push consumer delivers only while its deliver subject has interest on the
+  leader's server (``hasDeliveryInterest``);
 * the leader delivers stored messages in sequence order — redeliveries first
   (``getNextMsg`` takes the redelivery queue before new messages) — as core
   messages: to the consumer's deliver subject (push) or to the reply subject
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
     from sim.scenario.spec import ConsumerSpec
 
 __all__ = ["ConsumerLeader", "ConsumerState", "ack_subject", "deliver_subject", "parse_ack"]
+
+#: how often a push consumer without a subscriber looks for one again (simulator's choice)
+INTEREST_POLL = 0.1
 
 
 def ack_subject(stream: str, consumer: str, count: int, seq: int) -> str:
@@ -114,6 +119,7 @@ class ConsumerLeader:
         self.waiting: deque[list[Any]] = deque()
         self.active = False
         self.subs: list[Sub] = []
+        self._polling = False
 
     def start(self) -> None:
         """Subscribe for acks (and pull requests); take over what the state says is pending."""
@@ -163,11 +169,34 @@ class ConsumerLeader:
 
     def _destination(self) -> str | None:
         if self.spec.mode == "push":
-            return deliver_subject(self.stream.name, self.spec.name)
+            subject = deliver_subject(self.stream.name, self.spec.name)
+            if self._interest(subject):
+                return subject
+            if not self._polling:
+                # nats-server resumes on the interest change; here: look again shortly
+                self._polling = True
+                self.clock.after(INTEREST_POLL, self._poll)
+            return None
         now = self.clock.now
         while self.waiting and (self.waiting[0][1] <= 0 or self.waiting[0][2] <= now):
             self.waiting.popleft()
         return self.waiting[0][0] if self.waiting else None
+
+    def _interest(self, subject: str) -> bool:
+        """Whether the leader's server knows a subscriber of ``subject`` (``hasDeliveryInterest``).
+
+        Its own clients and route interest; beyond a gateway it assumes there is some.
+        """
+        srv = self.node.server
+        local = srv.local.match(subject)
+        if local.plain or local.queues or srv.gw is not None:
+            return True
+        view = srv.remote_view(subject)
+        return bool(view.peers or view.queues)
+
+    def _poll(self, ev: Call) -> None:
+        self._polling = False
+        self.pump()
 
     def _next_seq(self, replica: Any) -> int | None:
         while self.redeliver:
