@@ -218,6 +218,40 @@ def test_failover_time_is_within_the_election_bounds(seed):
     assert first.server in ("c-2", "c-3")
 
 
+def test_r1_data_is_unavailable_until_its_server_returns():
+    """An R1 stream's server down: publishes get 503; back up, its messages are delivered."""
+    faults = [{"at": "1s", "for": "2s", "crash": "c-2"}]
+    stream = {"replicas": 1, "servers": ["c-2"]}
+    cons = [{"count": 1, "servers": ["c-3"], "consumer": "billing", "start": "2.5s"}]
+    pubs = {"retries": 0, "stop": "2s"}
+    r = sim.run(js_scenario(stream=stream, consumers=cons, faults=faults, publishers=pubs))
+    p = r.js_publishes
+    down = p[(p.publish_time > 1.0) & (p.publish_time < 2.0)]
+    assert len(down) > 0 and set(down.outcome) == {"no_responders"}
+    t = jetstream_table(r).loc["orders"]
+    assert t.stored == t.acked > 0
+    got = r.js_deliveries
+    assert set(got.app) == set(r.js_stored.app)
+    assert got.receive_time.min() >= 3.0  # nothing while its server was down
+
+
+def test_a_partitioned_leader_takes_no_writes_and_the_majority_elects_another():
+    """The leader cut off alone commits nothing; the other two elect a leader and go on."""
+    faults = [{"at": "1s", "for": "12s", "partition": [["c-1"], ["c-2", "c-3"]]}]
+    pubs = {"count": 2, "servers": ["c-1", "c-2"], "retries": 0, "ack_timeout": "1s"}
+    r = sim.run(js_scenario(faults=faults, publishers=pubs, duration="12s"))
+    p = r.js_publishes
+    cut = p[(p.client == "orders.pub0") & (p.publish_time > 1.01) & (p.publish_time < 11)]
+    assert len(cut) > 0 and "acked" not in set(cut.outcome)
+    lead = _leader_changes(r)
+    new = lead[lead.time > 1.0]
+    assert len(new) and set(new.server) <= {"c-2", "c-3"}
+    after = p[(p.client == "orders.pub1") & (p.publish_time > new.time.min() + 0.1)]
+    assert len(after) > 0 and (after.outcome == "acked").all()
+    stepped = r.events[(r.events.kind == "stream_follower") & (r.events.server == "c-1")]
+    assert len(stepped) and stepped.time.min() >= 11.0  # lost quorum after 10 s
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     at=st.floats(min_value=0.2, max_value=5.0),

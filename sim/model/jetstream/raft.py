@@ -225,10 +225,13 @@ class RaftNode:
             self.group.on_role(self, False)
 
     def restarted(self) -> None:
-        """The server runs again: the node rejoins as a follower."""
+        """The server runs again: the node rejoins as a follower (an R1 node leads at once)."""
         self.role = FOLLOWER
         self.disk = self.clock.now
-        self.arm_election()
+        if self.group.quorum == 1:
+            self.campaign()  # a group of one has nobody to wait for
+        else:
+            self.arm_election()
 
     # -------------------------------------------------------------- writes
     def propose(self, data: Any) -> int:
