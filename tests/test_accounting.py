@@ -15,12 +15,18 @@ from sim.analysis import duplicates, ordering_violations
 from tests.conftest import SCENARIOS, scenario
 
 
-def check_books(r: sim.Result) -> None:
+def check_balance(r: sim.Result) -> None:
+    """Each message's owed copies = its owed deliveries + its drops (no_interest aside)."""
     owed = r.messages.set_index("msg_id").expected
     got = r.deliveries[r.deliveries.expected].groupby("msg_id").size()
     lost = r.drops[r.drops.reason != "no_interest"].groupby("msg_id").size()
     booked = got.reindex(owed.index, fill_value=0) + lost.reindex(owed.index, fill_value=0)
     assert (booked == owed).all(), owed[booked != owed].head()
+
+
+def check_books(r: sim.Result) -> None:
+    check_balance(r)
+    owed = r.messages.set_index("msg_id").expected
     # every message without any interest has exactly one no_interest row
     none = r.drops[r.drops.reason == "no_interest"].msg_id
     assert none.is_unique

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sim.analysis.jetstream import end_to_end_latency, jetstream_table
 from sim.model.jetstream.raft import ELECTION_TIMEOUT, HEARTBEAT
 from sim.plots import figures
 from tests.conftest import ROOT, scenario
+from tests.test_accounting import check_balance
 from tests.test_cli_validate import validate
 
 ROUTE = 0.001  # one way, constant
@@ -252,22 +254,51 @@ def test_a_partitioned_leader_takes_no_writes_and_the_majority_elects_another():
     assert len(stepped) and stepped.time.min() >= 11.0  # lost quorum after 10 s
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_two_consumers_each_get_every_message():
+    """Two consumers on one stream each receive every message: that is no duplicate."""
+    sc = js_scenario(
+        consumers=[
+            {"count": 1, "servers": ["c-2"], "consumer": "billing"},
+            {"count": 1, "servers": ["c-3"], "consumer": "audit"},
+        ]
+    )
+    sc["consumers"].append({"stream": "ORDERS", "name": "audit"})
+    r = sim.run(sc)
+    t = jetstream_table(r).loc["orders"]
+    assert t.published > 0
+    assert t.delivered == 2 * t.published and t.delivered_once == t.delivered
+    assert t.delivered_more_than_once == 0 and t.never_delivered == 0
+
+
+#: examples of the crash property: a few by default, many with HYPOTHESIS_PROFILE=deep
+CRASH_EXAMPLES = 300 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 8
+
+
+@settings(max_examples=CRASH_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     at=st.floats(min_value=0.2, max_value=5.0),
     down=st.floats(min_value=0.5, max_value=12.0),
     victim=st.sampled_from(["c-1", "c-2", "c-3"]),
+    cut=st.booleans(),
     seed=st.integers(min_value=1, max_value=10_000),
 )
-def test_no_acknowledged_message_is_lost_with_one_server_crashed(at, down, victim, seed):
-    """R3 with one server crashed at a random time: every acked message stays in the log."""
-    faults = [{"at": f"{at:.3f}s", "for": f"{down:.3f}s", "crash": victim}]
+def test_no_acknowledged_message_is_lost_with_one_server_crashed(at, down, victim, cut, seed):
+    """R3 with one server crashed (or cut off) at a random time: every acked message stays.
+
+    The core books balance too: every publish, PubAck, delivery and ack is a
+    core message delivered or dropped with a reason (data a partition still
+    holds when the run ends: ``in_flight_at_end``).
+    """
+    others = [s for s in ("c-1", "c-2", "c-3") if s != victim]
+    action = {"partition": [[victim], others]} if cut else {"crash": victim}
+    faults = [{"at": f"{at:.3f}s", "for": f"{down:.3f}s", **action}]
     pubs = {"count": 2, "servers": ["c-1", "c-2"], "rate": "40/s", "ack_timeout": "500ms"}
     r = sim.run(js_scenario(faults=faults, publishers=pubs, duration="8s", seed=seed))
     t = jetstream_table(r).loc["orders"]
     assert t.acked > 0
     assert t.acked_lost == 0
     assert r.js_stored.in_log.all()
+    check_balance(r)
 
 
 def test_core_mode_delivers_at_most_once():

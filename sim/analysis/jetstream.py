@@ -14,10 +14,13 @@ see :mod:`sim.workloads.jetstream`) — from the ``js_*`` tables:
                              replicated log at the end (must be 0 while a quorum
                              survives: a failure is a bug in the model)
 ``delivered``                messages a consuming client received at least once
+                             (this and the next five count (message, consumer)
+                             pairs when a workload consumes through several
+                             consumers)
 ``delivered_more_than_once`` messages received more than once
 ``extra_deliveries``         receipts beyond the first per message
 ``redeliveries``             receipts the consumer sent as a redelivery (count > 1)
-``never_delivered``          published, never received
+``never_delivered``          published, never received (per consumer)
 ``delivered_once``           received exactly once
 
 A core-mode workload fills the same columns (nothing is stored or acked: those
@@ -97,18 +100,24 @@ def jetstream_table(result: Result) -> pd.DataFrame:
         out["acked_lost"] = lost.groupby("workload").app.nunique()
     d = _frame(result, "js_deliveries")
     if not d.empty:
-        receipts = d.groupby(["workload", "app"]).size()
+        # per (message, consumer): two consumers each getting a message once is not a duplicate
+        d = d.assign(consumer=d.consumer.fillna(""))
+        receipts = d.groupby(["workload", "consumer", "app"]).size()
         per = receipts.groupby("workload")
         out["delivered"] = per.size()
         out["delivered_once"] = (receipts == 1).groupby("workload").sum()
         out["delivered_more_than_once"] = (receipts > 1).groupby("workload").sum()
         out["extra_deliveries"] = per.sum() - out.delivered
         out["redeliveries"] = d[d.delivery > 1].groupby("workload").size()
+        consumers = d.groupby("workload").consumer.nunique()
+    else:
+        consumers = pd.Series(dtype="int64")
     for col in COLUMNS:
         if col not in out:
             out[col] = 0
     out = out[list(COLUMNS)].fillna(0).astype("int64")
-    out["never_delivered"] = out.published - out.delivered
+    n = consumers.reindex(out.index).fillna(1).astype("int64")
+    out["never_delivered"] = out.published * n - out.delivered
     return out
 
 

@@ -694,7 +694,10 @@ class JsPublishers(Publishers):
     """Publishers using ``js.Publish``: wait for the PubAck, retry on timeout or 503."""
 
     ack_timeout: Duration = Field(default=DEFAULT_JS_ACK_TIMEOUT, gt=0)
-    #: Further attempts after a timeout or "no responders" (0: give up at once).
+    #: Further attempts after a timeout or a "no responders" (0: give up at once);
+    #: the default is nats.go's ``DefaultPubRetryAttempts`` (jetstream/publish.go),
+    #: which the library applies to "no responders" only — here the application
+    #: retries a timeout the same way.
     retries: int = Field(default=2, ge=0)
     retry_wait: Duration = Field(default=DEFAULT_JS_RETRY_WAIT, ge=0)
     #: Send a ``Nats-Msg-Id`` header (the same on every retry) for de-duplication.
