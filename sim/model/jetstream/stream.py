@@ -46,10 +46,13 @@ PUBACK_SIZE = 40
 class Pub:
     """A publish as the stream log carries it (subject, size, its headers that matter)."""
 
-    __slots__ = ("app", "msg", "msg_id", "reply", "size", "t_pub")
+    __slots__ = ("app", "msg", "msg_id", "reply", "size", "t_prop", "t_pub")
 
-    def __init__(self, msg: Msg, app: int, msg_id: str | None) -> None:
+    def __init__(self, msg: Msg, app: int, msg_id: str | None, t_prop: float) -> None:
         self.msg = msg.id
+        #: when the leader proposed it: every replica judges the duplicate window and
+        #: the limits at this time (the entry's timestamp), so all assign the same sequence
+        self.t_prop = t_prop
         self.app = app
         self.msg_id = msg_id
         self.reply = msg.reply
@@ -107,7 +110,7 @@ class Replica:
         self.apply(Entry(0, data))
 
     def _store(self, pub: Pub) -> tuple[JsStoreOutcome, int]:
-        now = self.node.clock.now
+        now = pub.t_prop
         self.expire(now)
         dup = self.duplicate_of(pub.msg_id, now)
         if dup:
@@ -193,11 +196,13 @@ class Stream:
         self.apps: dict[int, int] = {}
         #: (js_stored row, log index, publish msg id) of every committed message
         self.stored_rows: list[tuple[int, int, int]] = []
-        #: captured publishes waiting for their commit: msg id → (server, time, node term)
+        #: captured publishes waiting for their commit: msg id → (server, time)
         self.waiting: dict[int, tuple[int, float]] = {}
         #: the leader's live parts: its capture subscription and consumer leaders
         self._capture: dict[int, _Capture] = {}
         self.leaders: dict[int, list[ConsumerLeader]] = {}
+        #: a new leader's server → the index it must apply before its consumers start
+        self._catch_up: dict[int, int] = {}
 
     def start(self) -> None:
         """Elect the first leader (see :meth:`RaftGroup.start`)."""
@@ -217,20 +222,30 @@ class Stream:
             client = self.js.internal(srv)
             cap = self._capture[srv.idx] = _Capture(self, node, client)
             cap.subs = [client.subscribe(s, handler=cap.on_msg) for s in self.spec.subjects]
-            replica = self.replicas[srv.idx]
-            self.leaders[srv.idx] = [
-                ConsumerLeader(self, replica.consumers[c.name], node, client)
-                for c in self.consumer_specs
-            ]
-            for c in self.leaders[srv.idx]:
-                c.start()
+            # consumers start once the new leader has applied everything before its
+            # term's first entry: their state must include what its predecessor committed
+            self._catch_up[srv.idx] = len(node.log)
+            if node.applied >= len(node.log):
+                self._start_consumers(node)
             return
+        self._catch_up.pop(srv.idx, None)
         cap = self._capture.pop(srv.idx, None)
         if cap is not None:
             for sub in cap.subs:
                 cap.client.unsubscribe(sub)
         for c in self.leaders.pop(srv.idx, []):
             c.stop()
+
+    def _start_consumers(self, node: RaftNode) -> None:
+        self._catch_up.pop(node.idx, None)
+        client = self.js.internal(node.server)
+        replica = self.replicas[node.idx]
+        self.leaders[node.idx] = [
+            ConsumerLeader(self, replica.consumers[c.name], node, client)
+            for c in self.consumer_specs
+        ]
+        for c in self.leaders[node.idx]:
+            c.start()
 
     # ------------------------------------------------------------- publish
     def on_publish(self, node: RaftNode, msg: Msg) -> None:
@@ -243,7 +258,7 @@ class Stream:
             )
             return
         replica = self.replicas[srv]
-        pub = Pub(msg, self.js.app_of.get(msg.id, -1), self.js.msg_ids.get(msg.id))
+        pub = Pub(msg, self.js.app_of.get(msg.id, -1), self.js.msg_ids.get(msg.id), now)
         dup = replica.duplicate_of(pub.msg_id, now)
         if dup:
             self._settle(node, pub, JsStoreOutcome.DUPLICATE, dup)
@@ -260,6 +275,8 @@ class Stream:
         first = index > self.top
         if first:
             self.top = index
+        if node.is_leader and self._catch_up.get(node.idx) == index:
+            self._start_consumers(node)
         if result is None:
             return
         outcome, seq = result
