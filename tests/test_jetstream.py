@@ -149,6 +149,50 @@ def test_backoff_sets_the_wait_before_each_redelivery():
     assert first[2] - first[1] == pytest.approx(0.6, abs=0.005)
 
 
+def test_max_ack_pending_caps_what_waits_for_an_ack():
+    """With max_ack_pending 3 and no acks, only three messages are ever delivered."""
+    slow = [{"count": 1, "servers": ["c-2"], "consumer": "billing", "process_time": "1h"}]
+    consumer = {"max_ack_pending": 3, "ack_wait": "500ms"}
+    r = sim.run(js_scenario(consumers=slow, consumer=consumer, duration="2s"))
+    d = r.js_deliveries
+    assert d.seq.nunique() == 3 and d.delivery.max() > 1  # the same three, redelivered
+    assert len(r.js_stored) > 20
+
+
+def _failover_redelivery(durable: bool) -> sim.Result:
+    """Consumer acks after 3 s; the leader crashes at 1 s; ack wait 5 s."""
+    cons = [{"count": 1, "servers": ["c-3"], "consumer": "billing", "process_time": "3s"}]
+    faults = [{"at": "1s", "for": "30s", "crash": "c-1"}]
+    consumer = {"ack_wait": "5s", "durable": durable}
+    pubs = {"stop": "0.9s", "rate": "10/s"}
+    return sim.run(
+        js_scenario(
+            consumers=cons, consumer=consumer, faults=faults, publishers=pubs, duration="20s"
+        )
+    )
+
+
+def test_a_new_leader_redelivers_what_was_delivered_and_not_acked():
+    """Consumer state is replicated: the new leader redelivers unacked messages as delivery 2."""
+    r = _failover_redelivery(durable=True)
+    d = r.js_deliveries
+    new = _leader_changes(r)
+    t_new = new[new.time > 1.0].time.min()
+    again = d[d.receive_time > t_new].sort_values("receive_time").drop_duplicates("seq")
+    assert set(again.seq) == set(r.js_stored.seq) != set()  # every ack went nowhere
+    assert set(again.delivery) == {2}  # the count goes on from the replicated state
+    first = d[d.delivery == 1].set_index("seq").receive_time
+    assert (again.receive_time.to_numpy() >= first[again.seq].to_numpy() + 5.0).all()
+
+
+def test_an_ephemeral_consumer_starts_over_on_a_new_leader():
+    """An ephemeral consumer's state is not replicated: the new leader delivers anew (count 1)."""
+    r = _failover_redelivery(durable=False)
+    d = r.js_deliveries
+    counts = d.groupby("seq").delivery.apply(list)
+    assert len(counts) > 0 and all(c[:2] == [1, 1] for c in counts)
+
+
 def test_acked_messages_are_delivered_once():
     """A consumer that acks at once gets every stored message exactly once (no faults)."""
     fast = [{"count": 1, "servers": ["c-3"], "consumer": "billing"}]

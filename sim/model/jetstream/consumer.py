@@ -153,19 +153,25 @@ class ConsumerLeader:
 
     # ------------------------------------------------------------- delivery
     def pump(self, ev: Call | None = None) -> None:
-        """Deliver what can go now: redeliveries first, then new messages."""
+        """Deliver what can go now: redeliveries first, then new messages.
+
+        ``max_ack_pending`` caps new messages only: a redelivery is pending already.
+        """
         if not self.active or not self.node.is_leader:
             return
-        limited = self.spec.ack_policy != "none"
         replica = self.stream.replicas[self.node.idx]
-        while not (limited and len(self.pending) >= self.spec.max_ack_pending):
+        while True:
             dest = self._destination()
             if dest is None:
                 return
-            seq = self._next_seq(replica)
+            seq = self._next_seq(replica, self._room())
             if seq is None:
                 return
             self._deliver(seq, dest, replica.msgs[seq][2])
+
+    def _room(self) -> bool:
+        """True if a new message may be delivered (fewer than max_ack_pending wait for acks)."""
+        return self.spec.ack_policy == "none" or len(self.pending) < self.spec.max_ack_pending
 
     def _destination(self) -> str | None:
         if self.spec.mode == "push":
@@ -198,12 +204,15 @@ class ConsumerLeader:
         self._polling = False
         self.pump()
 
-    def _next_seq(self, replica: Any) -> int | None:
+    def _next_seq(self, replica: Any, room: bool) -> int | None:
+        """The next sequence to deliver: a due redelivery, else (with ``room``) a new one."""
         while self.redeliver:
             seq = self.redeliver.popleft()
             if seq in self.pending and seq in replica.msgs:
                 return seq
             self.pending.pop(seq, None)
+        if not room:
+            return None
         replica.expire(self.clock.now)
         while self.cursor < replica.last_seq:
             self.cursor += 1
