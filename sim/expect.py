@@ -714,6 +714,8 @@ def validate(scenario: Scenario, text: Any) -> Expectation:
             raise ExpectError(f"no workload '{wl}' (workloads: {', '.join(kinds) or 'none'})")
         if METRICS[e.metric].requests and kinds[wl] not in ("request_reply", "trace"):
             raise ExpectError(f"{e.metric}: workload '{wl}' is {kinds[wl]}, it makes no requests")
+        if e.metric.startswith("js_") and kinds[wl] != "jetstream":
+            raise ExpectError(f"{e.metric}: workload '{wl}' is {kinds[wl]}, not jetstream")
     cluster = e.labels.get("cluster")
     if cluster is not None and cluster not in scenario.topology.clusters:
         known = ", ".join(scenario.topology.clusters)

@@ -486,6 +486,12 @@ workloads:
             "streams[1].subjects[0]: 'orders.eu' overlaps the subjects of stream 'ORDERS'",
         ),
         (
+            "consumer: billing}\n",
+            "consumer: billing}\n  - {name: p, kind: pubsub, subject: x, publishers: {count: 1, "
+            "rate: 1/s}}\nexpect:\n  - js_acked_lost{workload=p} == 0\n",
+            "js_acked_lost: workload 'p' is pubsub, not jetstream",
+        ),
+        (
             "{stream: ORDERS, name: billing}",
             "{stream: ORDERS, name: billing, max_deliver: 2, backoff: [1s, 2s]}",
             "max_deliver must be greater than the number of backoff values",
