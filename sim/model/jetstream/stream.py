@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from sim.jstrace import JsStoreOutcome
 from sim.model.clock import Call
 from sim.model.jetstream.consumer import ConsumerLeader, ConsumerState
-from sim.model.jetstream.raft import Entry, RaftGroup, RaftNode
+from sim.model.jetstream.group import RaftGroup
+from sim.model.jetstream.raft import Entry, RaftNode
 from sim.trace import MsgKind
 
 if TYPE_CHECKING:
