@@ -241,6 +241,17 @@ def test_same_seed_same_jetstream_records():
     assert a.events.equals(b.events)
 
 
+def test_a_restarted_pull_consumer_pulls_again():
+    """A pull consumer's process killed and restarted asks for messages again."""
+    pull = [{"count": 1, "servers": ["c-3"], "consumer": "billing"}]
+    kill = [{"at": "1s", "for": "1s", "kill_clients": {"workload": "orders", "role": "consumer"}}]
+    consumer = {"mode": "pull", "batch": 4, "expires": "500ms", "ack_wait": "1s"}
+    r = sim.run(js_scenario(consumers=pull, consumer=consumer, faults=kill, duration="4s"))
+    t = jetstream_table(r).loc["orders"]
+    assert t.stored == t.published > 0 and t.never_delivered == 0
+    assert (r.js_deliveries.receive_time > 2.0).any()
+
+
 def _leader_changes(r: sim.Result) -> Any:
     e = r.events
     return e[e.kind == "stream_leader"]

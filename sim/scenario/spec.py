@@ -752,6 +752,7 @@ CLIENT_ROLES: dict[str, tuple[str, ...]] = {
     "pubsub": ("publisher", "subscriber"),
     "request_reply": ("requester", "responder"),
     "trace": ("publisher", "requester", "subscriber", "responder"),
+    "jetstream": ("publisher", "consumer"),
 }
 
 
@@ -759,7 +760,7 @@ class ClientTarget(Frozen):
     """Which clients a fault acts on: a workload's, narrowed by role, place and count."""
 
     workload: str
-    role: Literal["publisher", "subscriber", "requester", "responder"] | None = None
+    role: Literal["publisher", "subscriber", "requester", "responder", "consumer"] | None = None
     cluster: str | None = None
     servers: list[str] | None = None
     #: Only the first ``count`` matching clients, in creation order.

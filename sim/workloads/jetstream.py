@@ -216,15 +216,21 @@ class JsConsumerApp:
         self.client.publish(ev._value, ACK_SIZE, MsgKind.PUBLISH)
 
     def _pull(self, ev: Call | None = None) -> None:
-        """Ask for the next batch; ask again when it expires unanswered."""
+        """Ask for the next batch; ask again when it expires unanswered.
+
+        The expiry timer is not the client's (a plain function): a killed
+        process's timers are cancelled, and this one must survive to start
+        pulling again once the process is restarted.
+        """
         c = self.consumer
-        if not self.client.alive or c is None:
+        if c is None:
             return
         self.pulls += 1
         self.received = 0
-        reply = f"{self.prefix}{self.pulls}"
-        self.client.publish(next_subject(c.stream, c.name), PULL_SIZE, MsgKind.REQUEST, reply)
-        self.net.clock.after(c.expires, self._expired, self.pulls)
+        if self.client.alive:
+            reply = f"{self.prefix}{self.pulls}"
+            self.client.publish(next_subject(c.stream, c.name), PULL_SIZE, MsgKind.REQUEST, reply)
+        self.net.clock.after(c.expires, lambda ev: self._expired(ev), self.pulls)
 
     def _expired(self, ev: Call) -> None:
         if ev._value == self.pulls:
