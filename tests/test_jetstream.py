@@ -17,6 +17,7 @@ from sim.plots import figures
 from tests.conftest import ROOT, scenario
 from tests.test_accounting import check_balance
 from tests.test_cli_validate import validate
+from tests.test_supercluster import supercluster
 
 ROUTE = 0.001  # one way, constant
 CLIENT = 0.0001
@@ -250,6 +251,31 @@ def test_a_restarted_pull_consumer_pulls_again():
     t = jetstream_table(r).loc["orders"]
     assert t.stored == t.published > 0 and t.never_delivered == 0
     assert (r.js_deliveries.receive_time > 2.0).any()
+
+
+@pytest.mark.parametrize("mode", ["push", "pull"])
+def test_a_stream_in_one_cluster_serves_clients_in_another(mode):
+    """Publishers and consumers across a gateway: every message acked, stored, delivered once.
+
+    PubAcks and pull deliveries come back by the ``_GR_.`` reply mapping.
+    """
+    clusters = {"a": {"region": "r1", "servers": 3}, "b": {"region": "r2", "servers": 2}}
+    work = {
+        "name": "orders",
+        "kind": "jetstream",
+        "subject": "orders.new",
+        "publishers": {"count": 2, "cluster": "b", "rate": "20/s", "start": "500ms"},
+        "consumers": {"count": 1, "cluster": "b", "consumer": "billing"},
+    }
+    sc = supercluster([work], clusters=clusters)
+    sc["streams"] = [{"name": "ORDERS", "subjects": ["orders.>"], "replicas": 3, "cluster": "a"}]
+    sc["consumers"] = [{"stream": "ORDERS", "name": "billing", "mode": mode}]
+    r = sim.run(sc)
+    t = jetstream_table(r).loc["orders"]
+    assert t.published > 0 and t.retries == 0
+    assert t.acked == t.stored == t.delivered_once == t.published
+    lat = end_to_end_latency(r).latency
+    assert (lat > 0.040).all()  # two gateway crossings of 20 ms at least
 
 
 def _leader_changes(r: sim.Result) -> Any:

@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from sim.model.message import Msg, Sub
     from sim.scenario.spec import ConsumerSpec
 
-__all__ = ["ConsumerLeader", "ConsumerState", "ack_subject", "deliver_subject", "parse_ack"]
+__all__ = [
+    "ConsumerLeader",
+    "ConsumerState",
+    "ack_subject",
+    "deliver_subject",
+    "parse_ack",
+    "reply_home",
+]
 
 #: how often a push consumer without a subscriber looks for one again (simulator's choice)
 INTEREST_POLL = 0.1
@@ -62,6 +69,17 @@ def deliver_subject(stream: str, consumer: str) -> str:
 def next_subject(stream: str, consumer: str) -> str:
     """The subject a pull consumer's clients send their requests for messages to."""
     return f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+
+
+def reply_home(reply: Msg | None, gr: tuple[str, int] | None, cluster: str) -> None:
+    """Send ``reply`` straight back over the gateway its request came by (``_GR_.`` mapping).
+
+    As a responder does (:mod:`sim.workloads.request_reply`, digest §5): a
+    request that crossed a gateway with its reply subject mapped is answered
+    directly to the requester's cluster.
+    """
+    if reply is not None and gr is not None and gr[0] != cluster:
+        reply.gr = gr
 
 
 class ConsumerState:
@@ -115,7 +133,7 @@ class ConsumerLeader:
         self.pending: dict[int, int] = {}
         self.redeliver: deque[int] = deque()
         self.cursor = state.last
-        #: pull requests: [reply subject, messages still wanted, expiry]
+        #: pull requests: [reply subject, messages still wanted, expiry, _GR_ mapping]
         self.waiting: deque[list[Any]] = deque()
         self.active = False
         self.subs: list[Sub] = []
@@ -224,9 +242,10 @@ class ConsumerLeader:
         now = self.clock.now
         count = self.pending.get(seq, 0) + 1
         reply = ack_subject(self.stream.name, self.spec.name, count, seq)
-        self.client.publish(dest, size, MsgKind.PUBLISH, reply)
+        sent = self.client.publish(dest, size, MsgKind.PUBLISH, reply)
         if self.spec.mode == "pull":
             self.waiting[0][1] -= 1
+            reply_home(sent, self.waiting[0][3], self.node.server.cluster)
         if self.spec.ack_policy != "none":
             self.pending[seq] = count
             self.clock.at(now + self._wait(count), self._check, (seq, count))
@@ -272,5 +291,7 @@ class ConsumerLeader:
         msg: Msg = ev._value
         if not self.active or msg.reply is None:
             return
-        self.waiting.append([msg.reply, self.spec.batch, self.clock.now + self.spec.expires])
+        self.waiting.append(
+            [msg.reply, self.spec.batch, self.clock.now + self.spec.expires, msg.gr]
+        )
         self.pump()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.jstrace import JsStoreOutcome
 from sim.model.clock import Call
-from sim.model.jetstream.consumer import ConsumerLeader, ConsumerState
+from sim.model.jetstream.consumer import ConsumerLeader, ConsumerState, reply_home
 from sim.model.jetstream.group import RaftGroup
 from sim.model.jetstream.raft import Entry, RaftNode
 from sim.trace import MsgKind
@@ -47,7 +47,7 @@ PUBACK_SIZE = 40
 class Pub:
     """A publish as the stream log carries it (subject, size, its headers that matter)."""
 
-    __slots__ = ("app", "msg", "msg_id", "reply", "size", "t_prop", "t_pub")
+    __slots__ = ("app", "gr", "msg", "msg_id", "reply", "size", "t_prop", "t_pub")
 
     def __init__(self, msg: Msg, app: int, msg_id: str | None, t_prop: float) -> None:
         self.msg = msg.id
@@ -57,6 +57,8 @@ class Pub:
         self.app = app
         self.msg_id = msg_id
         self.reply = msg.reply
+        #: the request's ``_GR_.`` reply mapping, if it crossed a gateway (see Msg.gr)
+        self.gr = msg.gr
         self.size = msg.size
         self.t_pub = msg.t_pub
 
@@ -313,7 +315,8 @@ class Stream:
             return
         self.js.pub_results[pub.msg] = (outcome, seq)
         client = self.js.internal(node.server)
-        client.publish(pub.reply, PUBACK_SIZE, MsgKind.REPLY, request=pub.msg)
+        ack = client.publish(pub.reply, PUBACK_SIZE, MsgKind.REPLY, request=pub.msg)
+        reply_home(ack, pub.gr, node.server.cluster)
 
     def close(self, end: float) -> None:
         """The run ended: book the publishes still waiting for a commit; check the logs.
