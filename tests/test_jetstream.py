@@ -124,6 +124,17 @@ def test_duplicates_after_the_window_are_stored_again():
     assert t.deduplicated == 0
 
 
+def test_the_duplicate_window_defaults_to_two_minutes_or_max_age():
+    """As checkStreamCfg: 2 min, or max_age when shorter; a window above max_age is refused."""
+    from sim.scenario.spec import StreamSpec
+
+    assert StreamSpec(name="S", subjects=["s"]).dedupe_window == 120.0
+    assert StreamSpec(name="S", subjects=["s"], max_age="30s").dedupe_window == 30.0
+    assert StreamSpec(name="S", subjects=["s"], duplicate_window="5s").dedupe_window == 5.0
+    with pytest.raises(ValueError, match="larger than max_age"):
+        StreamSpec(name="S", subjects=["s"], max_age="30s", duplicate_window="1m")
+
+
 def test_unacked_message_is_redelivered_after_ack_wait_until_max_deliver():
     """A message nobody acks is redelivered every ack_wait, max_deliver times in all."""
     consumer = {"ack_wait": "500ms", "max_deliver": 3}

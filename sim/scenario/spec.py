@@ -30,6 +30,7 @@ __all__ = [
     "CHAOS_KINDS",
     "CLIENT_PROFILES",
     "CLIENT_ROLES",
+    "DEFAULT_DUPLICATE_WINDOW",
     "DEFAULT_JS_ACK_TIMEOUT",
     "DEFAULT_JS_RETRY_WAIT",
     "DEFAULT_REQUEST_TIMEOUT",
@@ -618,6 +619,8 @@ class TraceWorkload(Frozen):
 #: nats.go ``defaultAPITimeout`` (jetstream/jetstream.go, js.go): how long
 #: ``js.Publish`` waits for its PubAck.
 DEFAULT_JS_ACK_TIMEOUT = 5.0
+#: nats-server ``StreamDefaultDuplicatesWindow`` (server/stream.go).
+DEFAULT_DUPLICATE_WINDOW = 120.0
 #: nats.go ``DefaultPubRetryWait`` (jetstream/publish.go): the wait before a
 #: publish is tried again after a 503 "no responders".
 DEFAULT_JS_RETRY_WAIT = 0.25
@@ -646,12 +649,26 @@ class StreamSpec(Frozen):
     #: Oldest message kept (0: no limit).
     max_age: Duration = Field(default=0.0, ge=0)
     discard: Literal["old", "new"] = "old"
-    duplicate_window: Duration = Field(default=120.0, ge=0)
+    #: ``None``: 2 min (``StreamDefaultDuplicatesWindow``), or ``max_age`` if shorter
+    #: (``checkStreamCfg``); see :attr:`dedupe_window`.
+    duplicate_window: Duration | None = Field(default=None, ge=0)
     #: Time a replica spends writing one message to its store (per-message cost).
     write_time: Duration = Field(default=0.0, ge=0)
 
+    @property
+    def dedupe_window(self) -> float:
+        """The duplicate window in force, as nats-server's ``checkStreamCfg`` sets it."""
+        if self.duplicate_window is not None:
+            return self.duplicate_window
+        if 0 < self.max_age < DEFAULT_DUPLICATE_WINDOW:
+            return self.max_age
+        return DEFAULT_DUPLICATE_WINDOW
+
     @model_validator(mode="after")
     def _where(self) -> StreamSpec:
+        if self.duplicate_window is not None and 0 < self.max_age < self.duplicate_window:
+            # checkStreamCfg: "duplicates window can not be larger then max age"
+            raise ValueError("duplicate_window can not be larger than max_age")
         if self.servers is not None and self.cluster is not None:
             raise ValueError("give 'servers' or 'cluster', not both")
         if self.servers is not None and len(self.servers) != self.replicas:

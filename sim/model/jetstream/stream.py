@@ -82,7 +82,7 @@ class Replica:
         if msg_id is None:
             return 0
         hit = self.dedupe.get(msg_id)
-        if hit is None or now - hit[1] > self.stream.spec.duplicate_window:
+        if hit is None or now - hit[1] > self.stream.spec.dedupe_window:
             return 0
         return hit[0]
 
@@ -140,7 +140,7 @@ class Replica:
         if age > 0:
             while self.msgs and now - next(iter(self.msgs.values()))[3] > age:
                 self._remove_first()
-        window = self.stream.spec.duplicate_window
+        window = self.stream.spec.dedupe_window
         while self.dedupe and now - next(iter(self.dedupe.values()))[1] > window:
             del self.dedupe[next(iter(self.dedupe))]
 
