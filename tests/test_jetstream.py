@@ -289,6 +289,15 @@ def test_a_stream_in_one_cluster_serves_clients_in_another(mode):
     assert (lat > 0.040).all()  # two gateway crossings of 20 ms at least
 
 
+def test_chaos_never_kills_a_servers_internal_client():
+    """Random client kills pick workload clients only, never a server's JetStream client."""
+    fast = [{"count": 1, "servers": ["c-3"], "consumer": "billing"}]
+    chaos = {"rate": "5/s", "kinds": ["kill_clients"], "for": "200ms"}
+    r = sim.run(js_scenario(consumers=fast, chaos=chaos, duration="4s"))
+    killed = r.events[r.events.kind == "client_killed"].detail
+    assert len(killed) > 0 and not killed.str.startswith("$JS").any()
+
+
 def _leader_changes(r: sim.Result) -> Any:
     e = r.events
     return e[e.kind == "stream_leader"]
