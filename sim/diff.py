@@ -192,6 +192,12 @@ _GOOD: dict[str, tuple[str | None, str]] = {
     "failback_time_s": ("lower", "s"),
     "lost_in_switch": ("lower", "count"),
     "timeouts_during": ("lower", "count"),
+    # JetStream columns of the guarantee table
+    "stored_duplicates": ("lower", "count"),
+    "delivered_more_than_once": ("lower", "count"),
+    "redeliveries": ("lower", "count"),
+    "never_delivered": ("lower", "count"),
+    "publish_retries": ("lower", "count"),
     "periods": ("lower", "count"),
     "not_converged": ("lower", "count"),
     "total_s": ("lower", "s"),

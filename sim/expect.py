@@ -399,6 +399,39 @@ def _loss_by_fault(result: Result, labels: dict[str, str]) -> float:
     return float(t[col].sum()) if col in t else 0.0
 
 
+def _jetstream(column: str) -> Callable[[Result, dict[str, str]], float]:
+    """Sum a :func:`~sim.analysis.jetstream.jetstream_table` column (over ``workload=``)."""
+
+    def compute(result: Result, labels: dict[str, str]) -> float:
+        from sim.analysis.jetstream import jetstream_table
+
+        t = jetstream_table(result)
+        wl = labels.get("workload")
+        if wl is not None:
+            if wl not in t.index:
+                raise NotMeasurable(f"workload '{wl}' is not a jetstream workload")
+            t = t.loc[[wl]]
+        if t.empty:
+            raise NotMeasurable("no jetstream workload")
+        return float(t[column].sum())
+
+    return compute
+
+
+#: the JetStream metrics: (metric name, jetstream_table column, definition)
+_JS_METRICS = (
+    ("js_stored_duplicates", "stored_duplicates", "stored copies beyond the first per message"),
+    (
+        "js_acked_lost",
+        "acked_lost",
+        "acked messages missing from the replicated log at the end (0 while a quorum survives)",
+    ),
+    ("js_delivered_twice", "delivered_more_than_once", "messages received more than once"),
+    ("js_never_delivered", "never_delivered", "messages published and never received"),
+    ("js_redeliveries", "redeliveries", "receipts a consumer sent as redeliveries"),
+    ("js_deduplicated", "deduplicated", "publish attempts the stream answered as duplicates"),
+)
+
 _DELIVERY = ("workload", "cluster", "window", "fault")
 _REQUEST = ("workload", "cluster", "window", "fault")
 
@@ -577,6 +610,10 @@ METRICS: dict[str, Metric] = {
             "never reconnected)",
             _reconnect_gap_max,
         ),
+        *(
+            Metric(name, "count", ("workload",), f"JetStream: {doc}", _jetstream(column))
+            for name, column, doc in _JS_METRICS
+        ),
         Metric(
             "received",
             "count",
@@ -741,6 +778,8 @@ def validate(scenario: Scenario, text: Any) -> Expectation:
             raise ExpectError(f"no workload '{wl}' (workloads: {', '.join(kinds) or 'none'})")
         if METRICS[e.metric].requests and kinds[wl] not in ("request_reply", "trace"):
             raise ExpectError(f"{e.metric}: workload '{wl}' is {kinds[wl]}, it makes no requests")
+        if e.metric.startswith("js_") and kinds[wl] != "jetstream":
+            raise ExpectError(f"{e.metric}: workload '{wl}' is {kinds[wl]}, not jetstream")
     cluster = e.labels.get("cluster")
     if cluster is not None and cluster not in scenario.topology.clusters:
         known = ", ".join(scenario.topology.clusters)

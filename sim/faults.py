@@ -274,7 +274,8 @@ def chaos_faults(net: Network, scenario: Scenario, first: int, end: float) -> li
     clients = [
         c
         for c, (_, w, _, _) in zip(net.clients_by_idx, net.trace.clients, strict=True)
-        if spec.workload is None or w == spec.workload
+        # a server's internal (JetStream) client has no workload: it dies with its server
+        if w is not None and (spec.workload is None or w == spec.workload)
     ]
     readers = [
         c

@@ -274,6 +274,42 @@ def _guarantees(result: Result) -> list[_Block]:
     return [_Table(head, rows, [False] + [True] * len(cols), warn, note)]
 
 
+#: (jetstream_table column, header), in report order
+_JETSTREAM_COLS = [
+    ("published", "messages"),
+    ("retries", "publish retries"),
+    ("acked", "acked"),
+    ("deduplicated", "de-duplicated"),
+    ("stored", "stored"),
+    ("stored_duplicates", "stored twice+"),
+    ("acked_lost", "acked, lost"),
+    ("delivered", "delivered ≥1"),
+    ("delivered_once", "delivered once"),
+    ("delivered_more_than_once", "delivered >1"),
+    ("redeliveries", "redeliveries"),
+    ("never_delivered", "never delivered"),
+]
+
+
+def _jetstream(result: Result) -> list[_Block]:
+    """The JetStream guarantee table (per application message), when the run had any."""
+    from sim.analysis.jetstream import jetstream_table
+
+    t = jetstream_table(result)
+    if t.empty:
+        return []
+    head = ["workload", *(h for _, h in _JETSTREAM_COLS)]
+    rows = [[str(w), *(_int(row[c]) for c, _ in _JETSTREAM_COLS)] for w, row in t.iterrows()]
+    bad = ("stored_duplicates", "acked_lost", "delivered_more_than_once", "never_delivered")
+    warn = {i + 1 for i, (c, _) in enumerate(_JETSTREAM_COLS) if c in bad}
+    note = (
+        "Per application message (a retry is the same message). Core-mode workloads store and "
+        "ack nothing. `acked, lost`: acked messages missing from the replicated log at the "
+        "end (docs/jetstream.md)."
+    )
+    return [_Table(head, rows, [False] + [True] * len(_JETSTREAM_COLS), warn, note)]
+
+
 def _losses(result: Result) -> list[_Block]:
     from sim.analysis.metrics import loss_by_reason
 
@@ -614,6 +650,9 @@ def _sections(
         secs.append(_Section("Scenario", "scenario", scen))
 
     secs.append(_Section("Delivery guarantees", "guarantees", _guarantees(result)))
+    js = _jetstream(result)
+    if js:
+        secs.append(_Section("JetStream guarantees", "jetstream", js))
     secs.append(_Section("Losses by reason", "losses", _losses(result)))
     for title, anchor, blocks in (
         ("Latency", "latency", _latency(result)),

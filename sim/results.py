@@ -23,6 +23,8 @@ service_latency one row per service latency sample (tracked service imports)
 With accounts, ``messages`` and ``subscriptions`` carry the ``account`` of
 each subject (``$G`` without accounts) and ``clients`` the ``account`` and
 ``user`` of each client.
+js_*          JetStream: publish attempts, what stream leaders did with them,
+              stored messages, consumer deliveries, acks (see sim.jstrace)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.model.accounts import split_account
+from sim.results_js import JS_TABLES, empty_js_frames, js_frames
 from sim.scenario.spec import GLOBAL_ACCOUNT
 from sim.trace import DropReason, MsgKind, Outcome, Trace
 
@@ -255,8 +258,10 @@ def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
     )
     requests["served_cluster"] = names(cluster_of, served)
     requests = requests.sort_values("msg_id", kind="stable").reset_index(drop=True)
+    js = js_frames(trace, c_name, c_wl, server_names, m_client, m_time)
     return {
         "service_latency": _latency_frame(trace, c_name, server_names),
+        **js,
         "messages": messages,
         "deliveries": deliveries,
         "drops": drops,
@@ -303,6 +308,9 @@ class Result:
     """
 
     def __init__(self, frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> None:
+        missing = [n for n in JS_TABLES if n not in frames]
+        if missing:  # no JetStream records (saved before natsim had them, or built by hand)
+            frames = {**frames, **{n: t for n, t in empty_js_frames().items() if n in missing}}
         self.frames = frames
         self.meta = meta
         for name in TABLES:
@@ -312,6 +320,7 @@ class Result:
                 import pandas as pd
 
                 frames[name] = pd.DataFrame(columns=list(_COLUMNS.get(name, ())))
+        for name in (*TABLES, *JS_TABLES):
             setattr(self, name, frames[name])
 
     messages: pd.DataFrame
@@ -323,6 +332,11 @@ class Result:
     servers: pd.DataFrame
     events: pd.DataFrame
     service_latency: pd.DataFrame
+    js_publishes: pd.DataFrame
+    js_captures: pd.DataFrame
+    js_stored: pd.DataFrame
+    js_deliveries: pd.DataFrame
+    js_acks: pd.DataFrame
     #: the networkx topology graph (servers, clients, routes, gateways), when known
     topology: Any = None
 
@@ -339,7 +353,7 @@ class Result:
         out.mkdir(parents=True, exist_ok=True)
         fmt = fmt or ("parquet" if _has_pyarrow() else "csv")
         files = {}
-        for name in TABLES:
+        for name in (*TABLES, *JS_TABLES):
             path = out / f"{name}.{fmt}"
             if fmt == "parquet":
                 self.frames[name].to_parquet(path, index=False)

@@ -90,6 +90,15 @@ class RandomStreams:
             self._streams[name] = rng
         return rng
 
+    def fresh(self, name: str) -> random.Random:
+        """Return a new, uncached stream with the seed :meth:`stream` gives ``name``.
+
+        Components that are alike by design (the replication groups of two
+        streams placed on the same servers) each take a fresh copy, so they
+        draw the same numbers: a scenario comparing them compares like with like.
+        """
+        return random.Random(_derive_seed(self.seed, name))
+
     def names(self) -> list[str]:
         """Return the names of the streams created so far, in creation order."""
         return list(self._streams)

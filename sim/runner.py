@@ -22,7 +22,7 @@ from sim.faults import schedule_faults
 from sim.model.network import Network
 from sim.results import Result, frames_from_trace
 from sim.scenario.load import load_scenario
-from sim.scenario.spec import RequestReplyWorkload, Scenario, TraceWorkload
+from sim.scenario.spec import JetStreamWorkload, RequestReplyWorkload, Scenario, TraceWorkload
 from sim.trace import DropReason, Trace
 from sim.workloads import WORKLOADS
 
@@ -48,6 +48,9 @@ def settle_time(scenario: Scenario) -> float:
             longest = max(longest, r.gather if r.gather is not None else r.timeout)
         elif isinstance(w, TraceWorkload):
             longest = max(longest, w.timeout)  # rows may set their own (validate warns)
+        elif isinstance(w, JetStreamWorkload) and w.mode == "jetstream":
+            p = w.publishers
+            longest = max(longest, (p.retries + 1) * p.ack_timeout + p.retries * p.retry_wait)
     return max(scenario.drain, longest + 0.5)
 
 
@@ -99,6 +102,8 @@ def simulate(
     finally:
         gc.set_threshold(*thresholds)
     in_flight = len(net.env._queue)
+    for settle in net.at_end:
+        settle(end)
     net.trace.apply_losses(end)
     _close_books(net.trace, end)
     run_wall = time.perf_counter() - wall0

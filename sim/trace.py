@@ -12,6 +12,8 @@ from array import array
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from sim.jstrace import JsTrace
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -178,6 +180,8 @@ class Trace:
         # per client: account and user (None without accounts)
         self.client_account: list[str | None] = []
         self.client_user: list[str | None] = []
+        #: JetStream records (publish attempts, stored messages, consumer deliveries)
+        self.js = JsTrace()
 
     def subject_id(self, subject: str) -> int:
         """Intern a subject string and return its id."""

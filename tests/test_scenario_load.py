@@ -255,7 +255,7 @@ def test_unknown_workload_kind(tmp_path: Path) -> None:
     file, message = error_of(tmp_path, edit("kind: pubsub", "kind: pubsb"))
     assert message == (
         f"{file}:13: workloads[0].kind: unknown workload kind 'pubsb' "
-        "(expected one of: pubsub, request_reply, trace)"
+        "(expected one of: pubsub, request_reply, trace, jetstream)"
     )
 
 

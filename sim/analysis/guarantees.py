@@ -62,10 +62,16 @@ def guarantee_table(result: Result) -> pd.DataFrame:
 
     When any workload made requests: ``requests``, ``ok``, ``timeout``,
     ``no_responders`` and ``client_gone`` (0 for workloads without requests).
+
+    When any workload is a jetstream one, counted per application message (see
+    :mod:`sim.analysis.jetstream`): ``acked``, ``stored``,
+    ``delivered_at_least_once``, ``delivered_more_than_once``,
+    ``redeliveries``, ``never_delivered``, ``publish_retries``,
+    ``deduplicated`` and ``stored_duplicates``.
     """
     # the summary, the report and the CLI all ask for it: compute it once per
     # result (keyed on the tables it reads, so an edited result recomputes)
-    tables = ("messages", "deliveries", "drops", "requests", "clients")
+    tables = ("messages", "deliveries", "drops", "requests", "clients", "js_publishes")
     key = tuple((id(t), len(t)) for t in (getattr(result, n, ()) for n in tables))
     cached = getattr(result, "_guarantees", None)
     if cached is not None and cached[0] == key:
@@ -101,9 +107,35 @@ def _guarantee_table(result: Result) -> pd.DataFrame:
     counts = list(out.columns)
     out[counts] = out[counts].fillna(0).astype("int64")
     out["delivery_ratio"] = (out.delivered / out.owed.where(out.owed > 0)).astype(float)
+    _add_jetstream(out, result)
     req = request_outcomes(result)
     if len(req):
         for col in ("requests", *OUTCOMES):
             out[col] = req.get(col, 0)
             out[col] = out[col].fillna(0).astype("int64")
     return out
+
+
+#: guarantee-table column ← jetstream_table column, for runs with JetStream workloads
+JS_COLUMNS = {
+    "acked": "acked",
+    "stored": "stored",
+    "delivered_at_least_once": "delivered",
+    "delivered_more_than_once": "delivered_more_than_once",
+    "redeliveries": "redeliveries",
+    "never_delivered": "never_delivered",
+    "publish_retries": "retries",
+    "deduplicated": "deduplicated",
+    "stored_duplicates": "stored_duplicates",
+}
+
+
+def _add_jetstream(out: pd.DataFrame, result: Result) -> None:
+    """Add the JetStream columns (per application message; 0 for other workloads)."""
+    from sim.analysis.jetstream import jetstream_table
+
+    js = jetstream_table(result)
+    if js.empty:
+        return
+    for col, src in JS_COLUMNS.items():
+        out[col] = js[src].reindex(out.index).fillna(0).astype("int64")

@@ -103,6 +103,7 @@ def format_summary(result: Result) -> str:
                 )
             )
     lines.extend(_guarantee_lines(result))
+    lines.extend(_jetstream_lines(result))
     lines.extend(_failover_lines(result))
     lines.extend(_fault_lines(result))
     return "\n".join(lines)
@@ -124,6 +125,33 @@ def _guarantee_lines(result: Result) -> list[str]:
             "n/a" if ratio != ratio else f"{ratio:.4%}",
         ]
         out.append(f"  {name!s:<{width}}" + "".join(f"{c:>11}" for c in cells))
+    return out
+
+
+def _jetstream_lines(result: Result) -> list[str]:
+    """The JetStream guarantees, per application message, one line per jetstream workload."""
+    from sim.analysis.jetstream import jetstream_table
+
+    t = jetstream_table(result)
+    if t.empty:
+        return []
+    cols = {
+        "published": "messages",
+        "retries": "retries",
+        "acked": "acked",
+        "stored": "stored",
+        "stored_duplicates": "stored 2+",
+        "delivered_once": "once",
+        "delivered_more_than_once": "twice+",
+        "never_delivered": "never",
+    }
+    width = max(12, *(len(str(n)) for n in t.index))
+    out = [
+        "\njetstream (per application message)",
+        "  " + " " * width + "".join(f"{h:>11}" for h in cols.values()),
+    ]
+    for name, row in t.iterrows():
+        out.append(f"  {name!s:<{width}}" + "".join(f"{int(row[c]):>11,}" for c in cols))
     return out
 
 

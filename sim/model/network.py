@@ -23,6 +23,7 @@ from sim.model.client import Client
 from sim.model.clock import Clock
 from sim.model.gateway import Gateways
 from sim.model.intent import InterestLedger
+from sim.model.jetstream import JetStream
 from sim.model.latency import LatencyTracker
 from sim.model.link import Link
 from sim.model.mesh import Mesh
@@ -76,6 +77,17 @@ class Network:
         self._build_routes()
         self._build_gateways()
         self.outages = Outages(self)
+        #: more ``decode(owner, function, value)`` for Calls of layers built on the
+        #: core (JetStream's replication), tried by :meth:`_decode`
+        self.decoders: list[Callable[[Any, Any, Any], tuple[ConnKey, str, int] | None]] = []
+        #: called with the end time once the run is over, before the books close
+        #: (drivers and layers settle what they still wait for)
+        self.at_end: list[Callable[[float], None]] = []
+        #: the JetStream layer (sim.model.jetstream.JetStream) when the scenario has streams
+        self.jetstream: Any = None
+        if scenario.streams:
+            self.jetstream = JetStream(self)
+            self.at_end.append(self.jetstream.close)
 
     def begin(self) -> None:
         """The build is over: changes to the route mesh are measured from now on."""
@@ -503,6 +515,10 @@ class Network:
             if fn is Client.on_no_responders:
                 return ("c", owner.id), "control", -1
             return None
+        for decode in self.decoders:
+            hit = decode(owner, fn, value)
+            if hit is not None:
+                return hit
         client = getattr(owner, "client", None)
         if isinstance(client, Client) and any(s.handler == cb for s in client.subs.values()):
             return ("c", client.id), "control", -1

@@ -17,6 +17,7 @@ Servers are named by id here; :mod:`sim.faults` turns scenario names into ids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim.model.client import owner_client
@@ -54,6 +55,9 @@ class Outages:
         self.spikes: dict[frozenset[int], list[tuple[float, float]]] = {}
         #: each link's own latency offset and scale before any change
         self._base: dict[Link, tuple[float, float]] = {}
+        #: called with (server, running) after a server stops or starts (JetStream's
+        #: replication groups follow their servers this way)
+        self.watchers: list[Callable[[Server, bool], None]] = []
 
     # ----------------------------------------------------------------- servers
     def crash(self, srv: Server, silent: bool = False, reason: DropReason | None = None) -> None:
@@ -84,8 +88,10 @@ class Outages:
                         self._hold_gateway(other, ob, reason)
             for c in list(srv.clients.values()):
                 self._hold_client(c, reason)
-            return
-        self._shut(srv, reason)
+        else:
+            self._shut(srv, reason)
+        for watch in self.watchers:
+            watch(srv, False)
 
     def _shut(self, srv: Server, reason: DropReason) -> None:
         """Close every connection of ``srv`` now and forget its state."""
@@ -128,6 +134,8 @@ class Outages:
                 mesh._dial(p, srv, False, self.opts.connect_retry * rng.random())
         if srv.gw is not None:
             self.net.dial_gateways(srv, immediate=False)
+        for watch in self.watchers:
+            watch(srv, True)
 
     def lame_duck(self, srv: Server) -> None:
         """Put ``srv`` in lame-duck mode (``lameDuckMode``), then shut it down.

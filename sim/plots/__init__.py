@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sim.plots.delivery import delivery, latency_cdf, latency_time
 from sim.plots.failover import failover, failover_time, failover_workloads
+from sim.plots.jetstream import jetstream_latency, jetstream_outcomes
 from sim.plots.queues import queues
 from sim.plots.recovery import convergence, reconnects
 from sim.plots.service_latency import service_latency
@@ -31,6 +32,8 @@ __all__ = [
     "failover_time",
     "failover_workloads",
     "figures",
+    "jetstream_latency",
+    "jetstream_outcomes",
     "latency_cdf",
     "latency_time",
     "queues",
@@ -49,8 +52,9 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     ``failover-<workload>`` (per request/reply workload, when the run had a
     fault), ``queues`` (queue-group deliveries), ``convergence``
     (``mesh_incomplete``/``converged`` or route events), ``reconnects``
-    (client reconnections), ``service_latency`` (latency samples).  ``at``
-    is the time the topology shows failures for.
+    (client reconnections), ``service_latency`` (latency samples), ``jetstream``
+    and ``jetstream_latency`` (when the run had JetStream workloads).  ``at`` is the
+    time the topology shows failures for.
     """
     out: list[tuple[str, str, Figure]] = []
     scenario = result.meta.get("scenario", "")
@@ -73,5 +77,9 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     samples = getattr(result, "frames", {}).get("service_latency")
     if samples is not None and len(samples):
         out.append(("service_latency", "Service latency samples", service_latency(result)))
+    js = getattr(result, "js_publishes", None)
+    if js is not None and len(js):
+        out.append(("jetstream", "JetStream guarantees side by side", jetstream_outcomes(result)))
+        out.append(("jetstream_latency", "End-to-end latency CDF", jetstream_latency(result)))
     del scenario
     return out

@@ -121,6 +121,9 @@ def check_accounts(
     scenario: Scenario, placements: Iterable[tuple[Path, str, Placement]], error: Report
 ) -> None:
     """Report every problem with accounts, users and the groups that name them."""
+    if (scenario.accounts or scenario.users) and getattr(scenario, "streams", None):
+        message = "JetStream streams are not account-aware yet: give no accounts or users with them"
+        error(("streams",), message)
     for name in scenario.accounts:
         if not _ACCOUNT_NAME.match(name) or name == "$SYS":
             message = f"account name {name!r}: letters, digits, _ - $ only, and not $SYS"

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from sim.errors import ScenarioError
 from sim.regions import REGIONS
 from sim.scenario.account_checks import check_accounts
+from sim.scenario.jetstream_checks import check_jetstream
 from sim.scenario.source import INLINE, MAX_LISTED, Path, SourceInfo, apply_overrides
 from sim.scenario.spec import (
     CLIENT_ROLES,
     ClientTarget,
+    JetStreamWorkload,
     Placement,
     PubSubWorkload,
     RequestReplyWorkload,
@@ -164,6 +166,10 @@ def _placements(scenario: Scenario) -> Iterator[tuple[Path, str, Placement]]:
                 yield ("workloads", i, "publishers"), "publish", w.publishers
             for j, s in enumerate(w.subscribers):
                 yield ("workloads", i, "subscribers", j), "subscribe", s
+        elif isinstance(w, JetStreamWorkload):
+            yield ("workloads", i, "publishers"), "publish", w.publishers
+            for j, c in enumerate(w.consumers):
+                yield ("workloads", i, "consumers", j), "subscribe", c
         elif isinstance(w, TraceWorkload):
             for j, s in enumerate(w.subscribers):
                 yield ("workloads", i, "subscribers", j), "subscribe", s
@@ -538,6 +544,7 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
     with scenario_folder(_folder_of(source)):
         traces = _check_traces(scenario, servers, out)
     _check_expect(scenario, out)
+    check_jetstream(scenario, out.error)
     if out.errors:
         raise _by_line(out.errors)[0]
     for i, w in traces:

@@ -43,7 +43,13 @@ from sim.scenario.source import (
     read_file,
     show_value,
 )
-from sim.scenario.spec import PubSubWorkload, RequestReplyWorkload, Scenario, TraceWorkload
+from sim.scenario.spec import (
+    JetStreamWorkload,
+    PubSubWorkload,
+    RequestReplyWorkload,
+    Scenario,
+    TraceWorkload,
+)
 
 __all__ = [
     "LineMap",
@@ -125,7 +131,7 @@ def _known_keys(loc: Path) -> list[str]:
 
 
 def _workload_kinds() -> list[str]:
-    models = (PubSubWorkload, RequestReplyWorkload, TraceWorkload)
+    models = (PubSubWorkload, RequestReplyWorkload, TraceWorkload, JetStreamWorkload)
     return [tag for model in models for tag in _tags(model)]
 
 

@@ -30,6 +30,9 @@ __all__ = [
     "CHAOS_KINDS",
     "CLIENT_PROFILES",
     "CLIENT_ROLES",
+    "DEFAULT_DUPLICATE_WINDOW",
+    "DEFAULT_JS_ACK_TIMEOUT",
+    "DEFAULT_JS_RETRY_WAIT",
     "DEFAULT_REQUEST_TIMEOUT",
     "FAULT_ACTIONS",
     "GLOBAL_ACCOUNT",
@@ -40,12 +43,16 @@ __all__ = [
     "ClientProfile",
     "ClientTarget",
     "ClusterSpec",
+    "ConsumerSpec",
     "DistSpec",
     "ExportSpec",
     "FaultSpec",
     "GatewaySpec",
     "ImportSource",
     "ImportSpec",
+    "JetStreamWorkload",
+    "JsConsumers",
+    "JsPublishers",
     "LatencyChange",
     "LatencySpec",
     "LatencyTracking",
@@ -63,6 +70,7 @@ __all__ = [
     "ResponsePermission",
     "Scenario",
     "ServerOptions",
+    "StreamSpec",
     "SubjectPermission",
     "Subscribers",
     "Topology",
@@ -790,8 +798,144 @@ class TraceWorkload(Frozen):
         return os.path.join(self._base_dir, self.file)
 
 
+# ----------------------------------------------------------------- JetStream
+#: nats.go ``defaultAPITimeout`` (jetstream/jetstream.go, js.go): how long
+#: ``js.Publish`` waits for its PubAck.
+DEFAULT_JS_ACK_TIMEOUT = 5.0
+#: nats-server ``StreamDefaultDuplicatesWindow`` (server/stream.go).
+DEFAULT_DUPLICATE_WINDOW = 120.0
+#: nats.go ``DefaultPubRetryWait`` (jetstream/publish.go): the wait before a
+#: publish is tried again after a 503 "no responders".
+DEFAULT_JS_RETRY_WAIT = 0.25
+
+
+class StreamSpec(Frozen):
+    """A JetStream stream: the subjects it captures, where it lives, its limits.
+
+    Defaults as nats-server's ``StreamConfig`` (server/stream.go): no limits
+    (``None`` / 0 here), ``discard: old``, a 2 min duplicate window
+    (``StreamDefaultDuplicatesWindow``).  ``servers`` pins the replicas (the
+    simulator's stand-in for placement tags; the first is the initial leader),
+    otherwise ``replicas`` servers of ``cluster`` are drawn from the run's seed.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    subjects: list[str] = Field(min_length=1)
+    #: Replication factor: R1, R3 or R5 in practice (nats-server caps it at 5).
+    replicas: int = Field(default=1, ge=1, le=5)
+    cluster: str | None = None
+    servers: list[str] | None = None
+    #: Most messages kept (``None``: no limit, nats-server's -1).
+    max_msgs: int | None = Field(default=None, ge=1)
+    #: Most bytes kept (``None``: no limit).
+    max_bytes: Size | None = Field(default=None, ge=1)
+    #: Oldest message kept (0: no limit).
+    max_age: Duration = Field(default=0.0, ge=0)
+    discard: Literal["old", "new"] = "old"
+    #: ``None``: 2 min (``StreamDefaultDuplicatesWindow``), or ``max_age`` if shorter
+    #: (``checkStreamCfg``); see :attr:`dedupe_window`.
+    duplicate_window: Duration | None = Field(default=None, ge=0)
+    #: Time a replica spends writing one message to its store (per-message cost).
+    write_time: Duration = Field(default=0.0, ge=0)
+
+    @property
+    def dedupe_window(self) -> float:
+        """The duplicate window in force, as nats-server's ``checkStreamCfg`` sets it."""
+        if self.duplicate_window is not None:
+            return self.duplicate_window
+        if 0 < self.max_age < DEFAULT_DUPLICATE_WINDOW:
+            return self.max_age
+        return DEFAULT_DUPLICATE_WINDOW
+
+    @model_validator(mode="after")
+    def _where(self) -> StreamSpec:
+        if self.duplicate_window is not None and 0 < self.max_age < self.duplicate_window:
+            # checkStreamCfg: "duplicates window can not be larger then max age"
+            raise ValueError("duplicate_window can not be larger than max_age")
+        if self.servers is not None and self.cluster is not None:
+            raise ValueError("give 'servers' or 'cluster', not both")
+        if self.servers is not None and len(self.servers) != self.replicas:
+            raise ValueError(f"'servers' lists {len(self.servers)}, replicas is {self.replicas}")
+        return self
+
+
+class ConsumerSpec(Frozen):
+    """A JetStream consumer on a stream (nats-server ``ConsumerConfig``, server/consumer.go).
+
+    Defaults: ``ack_wait`` 30 s (``JsAckWaitDefault``), ``max_deliver`` -1 =
+    unlimited, ``max_ack_pending`` 1,000 (``JsDefaultMaxAckPending``).  A pull
+    consumer's clients ask for ``batch`` messages at a time, each request
+    waiting at most ``expires``.
+    """
+
+    stream: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    durable: bool = True
+    ack_policy: Literal["explicit", "all", "none"] = "explicit"
+    ack_wait: Duration = Field(default=30.0, gt=0)
+    max_deliver: int = Field(default=-1, ge=-1)
+    max_ack_pending: int = Field(default=1000, ge=1)
+    backoff: list[Duration] = Field(default_factory=list)
+    mode: Literal["push", "pull"] = "push"
+    batch: int = Field(default=10, ge=1)
+    expires: Duration = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff(self) -> ConsumerSpec:
+        # nats-server: "max deliver is required to be > length of backoff values"
+        if self.backoff and 0 < self.max_deliver <= len(self.backoff):
+            raise ValueError("max_deliver must be greater than the number of backoff values")
+        if self.max_deliver == 0:
+            raise ValueError("max_deliver is -1 (unlimited) or at least 1")
+        return self
+
+
+class JsPublishers(Publishers):
+    """Publishers using ``js.Publish``: wait for the PubAck, retry on timeout or 503."""
+
+    ack_timeout: Duration = Field(default=DEFAULT_JS_ACK_TIMEOUT, gt=0)
+    #: Further attempts after a timeout or a "no responders" (0: give up at once);
+    #: the default is nats.go's ``DefaultPubRetryAttempts`` (jetstream/publish.go),
+    #: which the library applies to "no responders" only — here the application
+    #: retries a timeout the same way.
+    retries: int = Field(default=2, ge=0)
+    retry_wait: Duration = Field(default=DEFAULT_JS_RETRY_WAIT, ge=0)
+    #: Send a ``Nats-Msg-Id`` header (the same on every retry) for de-duplication.
+    msg_id: bool = False
+
+
+class JsConsumers(Placement):
+    """Clients consuming through a JetStream consumer (or, in core mode, subscribing)."""
+
+    consumer: str | None = None
+    #: Time the application takes per message before it acks.
+    process_time: DistSpec = DistSpec(dist="constant", value="0s")
+    start: Duration = 0.0
+
+
+class JetStreamWorkload(Frozen):
+    """Publishers and consumers of one subject, over JetStream or (``mode: core``) core NATS.
+
+    The same clients in core mode publish and subscribe plainly, so a scenario
+    can run one workload both ways under one fault schedule and compare them.
+    """
+
+    kind: Literal["jetstream"]
+    name: str = Field(min_length=1)
+    mode: Literal["jetstream", "core"] = "jetstream"
+    subject: str
+    publishers: JsPublishers
+    consumers: list[JsConsumers] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_to_list(cls, data: Any) -> Any:
+        return _one_or_many(data, "consumers")
+
+
 Workload = Annotated[
-    PubSubWorkload | RequestReplyWorkload | TraceWorkload, Field(discriminator="kind")
+    PubSubWorkload | RequestReplyWorkload | TraceWorkload | JetStreamWorkload,
+    Field(discriminator="kind"),
 ]
 
 
@@ -808,6 +952,7 @@ CLIENT_ROLES: dict[str, tuple[str, ...]] = {
     "pubsub": ("publisher", "subscriber"),
     "request_reply": ("requester", "responder"),
     "trace": ("publisher", "requester", "subscriber", "responder"),
+    "jetstream": ("publisher", "consumer"),
 }
 
 
@@ -815,7 +960,7 @@ class ClientTarget(Frozen):
     """Which clients a fault acts on: a workload's, narrowed by role, place and count."""
 
     workload: str
-    role: Literal["publisher", "subscriber", "requester", "responder"] | None = None
+    role: Literal["publisher", "subscriber", "requester", "responder", "consumer"] | None = None
     cluster: str | None = None
     servers: list[str] | None = None
     #: Only the first ``count`` matching clients, in creation order.
@@ -983,6 +1128,10 @@ class Scenario(Frozen):
     accounts: dict[str, AccountSpec] = Field(default_factory=dict)
     #: Users clients connect as (a client group's ``user``).
     users: list[UserSpec] = Field(default_factory=list)
+    #: JetStream streams (see docs/jetstream.md).
+    streams: list[StreamSpec] = Field(default_factory=list)
+    #: JetStream consumers, each on one of ``streams``.
+    consumers: list[ConsumerSpec] = Field(default_factory=list)
 
 
 def client_profile(scenario: Scenario, placement: Placement) -> ClientProfile:
