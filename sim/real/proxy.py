@@ -10,7 +10,13 @@ is forwarded to one target; the bytes of each direction wait in an in-order queu
 * a delay change (:meth:`DelayProxy.set_delay`) applies to bytes read after it, and a
   lower delay never lets new bytes overtake old ones (release times never decrease);
 * EOF is forwarded as a half-close (``shutdown(SHUT_WR)``) after the queued bytes, and a
-  connection reset closes both sides (with an RST where the platform allows it).
+  connection reset closes both sides (with an RST where the platform allows it);
+* a proxy can be cut (:meth:`DelayProxy.cut`) — ``"reset"``: its connections are
+  reset and new ones refused; ``"blackhole"``: nothing is forwarded (bytes wait, new
+  connections are held before reaching the target) — and healed
+  (:meth:`DelayProxy.heal`): held bytes then go out in order, like TCP retransmitting
+  after a path comes back.  This is how ``link_down`` and ``partition`` faults are
+  applied for real.
 
 :class:`DelayProxy` runs in the caller's event loop (``await proxy.start()``);
 :class:`ProxyThread` hosts one in a daemon thread with its own loop, for synchronous
@@ -47,6 +53,8 @@ __all__ = [
 ]
 
 READ_CHUNK = 65536
+#: how a cut proxy treats its connections (see DelayProxy.cut)
+CUT_MODES = ("reset", "blackhole")
 DEFAULT_MAX_BUFFER = 16 * 1024 * 1024
 
 # A delay as given by callers: one number (both directions) or (up, down).
@@ -173,7 +181,8 @@ class _Pipe:
 
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        stats = self.conn.proxy.stats
+        proxy = self.conn.proxy
+        stats = proxy.stats
         try:
             while True:
                 while not self.queue:
@@ -182,6 +191,8 @@ class _Pipe:
                 release, _ = self.queue[0]
                 while (wait := release - loop.time()) > 0:
                     await asyncio.sleep(wait)
+                if not proxy.forwarding.is_set():
+                    await proxy.forwarding.wait()
                 # Everything due now goes out in one write, still in queue order.
                 now = loop.time()
                 parts: list[bytes] = []
@@ -246,6 +257,7 @@ class _Connection:
         t_writer: asyncio.StreamWriter,
     ) -> None:
         self.writers = [c_writer, t_writer]
+        self.proxy.live.add(self)
         up = _Pipe(self, "up", c_reader, t_writer)
         down = _Pipe(self, "down", t_reader, c_writer)
         self.tasks = [
@@ -257,6 +269,7 @@ class _Connection:
         try:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         finally:
+            self.proxy.live.discard(self)
             for t in self.tasks:
                 t.cancel()
             for w in self.writers:
@@ -328,6 +341,45 @@ class DelayProxy:
         self.stats = ProxyStats()
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self.live: set[_Connection] = set()
+        #: None while healthy, else the CUT_MODES entry in force
+        self.cut_mode: str | None = None
+        self._forwarding: asyncio.Event | None = None
+
+    @property
+    def forwarding(self) -> asyncio.Event:
+        """Set while bytes may flow (cleared by a ``blackhole`` cut); the proxy loop's."""
+        if self._forwarding is None:
+            self._forwarding = asyncio.Event()
+            self._forwarding.set()
+        return self._forwarding
+
+    # -- cuts -----------------------------------------------------------------------
+
+    def cut(self, mode: str = "reset") -> None:
+        """Cut the path: ``"reset"`` or ``"blackhole"`` (see the module docstring).
+
+        ``reset`` aborts every proxied connection with an RST now, and resets each
+        new one on accept until :meth:`heal` — what both ends see when a link
+        between them breaks loudly.  ``blackhole`` forwards nothing until
+        :meth:`heal` and holds new connections before dialling the target — a
+        silent path where the ends find out only by their own pings.  Call it
+        from the proxy's loop (:class:`ProxyThread` and :class:`ProxyMeshThread` do).
+        """
+        if mode not in CUT_MODES:
+            raise ValueError(f"cut mode must be one of {CUT_MODES}, not {mode!r}")
+        self.cut_mode = mode
+        if mode == "blackhole":
+            self.forwarding.clear()
+        else:
+            self.forwarding.set()
+            for conn in list(self.live):
+                conn.reset()
+
+    def heal(self) -> None:
+        """End a cut: new connections are forwarded, held bytes go out in order."""
+        self.cut_mode = None
+        self.forwarding.set()
 
     # -- delays ---------------------------------------------------------------------
 
@@ -426,7 +478,11 @@ class DelayProxy:
         peer = c_writer.get_extra_info("peername")
         source = peer[0] if peer else None
         try:
+            while self.cut_mode == "blackhole":
+                await self.forwarding.wait()
             try:
+                if self.cut_mode == "reset":
+                    raise ConnectionRefusedError
                 t_reader, t_writer = await asyncio.open_connection(
                     self.target_host, self.target_port
                 )
@@ -522,6 +578,17 @@ class ProxyThread:
         if self._lt is None:
             return self.proxy.set_delay(delay, up=up, down=down, source=source)
         return self._lt.call_sync(self.proxy.set_delay, delay, up=up, down=down, source=source)
+
+    def cut(self, mode: str = "reset") -> None:
+        """Thread-safe :meth:`DelayProxy.cut`."""
+        self._call(self.proxy.cut, mode)
+
+    def heal(self) -> None:
+        """Thread-safe :meth:`DelayProxy.heal`."""
+        self._call(self.proxy.heal)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        return fn(*args) if self._lt is None else self._lt.call_sync(fn, *args)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -629,6 +696,14 @@ class ProxyMesh:
         """Change one pair's delays (call from the mesh's loop)."""
         return self.proxies[(src_cluster, dst_server)].set_delay(delay, up=up, down=down)
 
+    def cut(self, src_cluster: str, dst_server: str, mode: str = "reset") -> None:
+        """Cut one pair's proxy (call from the mesh's loop); see :meth:`DelayProxy.cut`."""
+        self.proxies[(src_cluster, dst_server)].cut(mode)
+
+    def heal(self, src_cluster: str, dst_server: str) -> None:
+        """Heal one pair's proxy (call from the mesh's loop)."""
+        self.proxies[(src_cluster, dst_server)].heal()
+
     def stats(self) -> dict[tuple[str, str], ProxyStats]:
         """Counters per (source cluster, destination server)."""
         return {k: p.stats for k, p in self.proxies.items()}
@@ -677,6 +752,17 @@ class ProxyMeshThread:
         return self._lt.call_sync(
             self.mesh.set_delay, src_cluster, dst_server, delay, up=up, down=down
         )
+
+    def cut(self, src_cluster: str, dst_server: str, mode: str = "reset") -> None:
+        """Thread-safe :meth:`ProxyMesh.cut`."""
+        self._call(self.mesh.cut, src_cluster, dst_server, mode)
+
+    def heal(self, src_cluster: str, dst_server: str) -> None:
+        """Thread-safe :meth:`ProxyMesh.heal`."""
+        self._call(self.mesh.heal, src_cluster, dst_server)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        return fn(*args) if self._lt is None else self._lt.call_sync(fn, *args)
 
     def dial(self, src_cluster: str, dst_server: str) -> tuple[str, int]:
         """Address *src_cluster*'s servers should dial to reach *dst_server*."""

@@ -193,7 +193,12 @@ class ServerSet:
         topo = self.scenario.topology
         spec = topo.clusters[s.cluster]
         members = spec.server_names(s.cluster)
-        seeds = spec.routes if spec.routes is not None else [m for m in members if m != s.name]
+        if spec.routes is not None:
+            seeds = list(spec.routes)
+        elif self._one_sided(spec) and not s.extra.get("dial_all"):
+            seeds = members[members.index(s.name) + 1 :]
+        else:
+            seeds = members
         seeds = [m for m in seeds if m != s.name]
         routes = ", ".join(f'"{self._route(s.name, self.servers[m])}"' for m in seeds)
         lines = [
@@ -231,6 +236,7 @@ class ServerSet:
                 "gateway {",
                 f'  name: "{s.cluster}"',
                 f"  listen: 127.0.0.1:{s.gateway_port}",
+                *self._gateway_advertise(),
                 "  gateways: [",
                 *gws,
                 "  ]",
@@ -238,13 +244,29 @@ class ServerSet:
             ]
         return "\n".join(lines) + "\n"
 
+    def _one_sided(self, spec: object) -> bool:
+        """Whether a cluster's routes go through proxies: an explicit full mesh with route_url."""
+        return self.route_url is not None and getattr(spec, "routes", None) is None
+
     def _advertise(self, spec: object) -> list[str]:
         # Routes behind delay proxies in an explicit full mesh: gossip would make
         # servers dial each other's real route port ("implicit routes") before
         # the configured dial through the proxy lands, bypassing the delay.  The
         # advertised route address is a port that refuses, so implicit dials
         # fail (they are not retried) and only configured routes remain.
-        if self.route_url is None or getattr(spec, "routes", None) is not None:
+        if not self._one_sided(spec):
+            return []
+        return [f'  advertise: "127.0.0.1:{self._dead.getsockname()[1]}"']
+
+    def _gateway_advertise(self) -> list[str]:
+        # Gateways behind proxies: a server's INFO gossips the gateway URLs of its
+        # cluster (its own advertised one and those its routes told it), and the
+        # remote adds them to the URLs it dials on every reconnect, in random order
+        # (gateway.go: gatewayCfg.updateURLs, solicitGateway) — after a reconnect
+        # it could dial a real gateway port and bypass the proxy.  Advertising a
+        # port that refuses makes such a dial fail at once, and solicitGateway
+        # moves on to the next URL: a configured proxy.
+        if self.gateway_url is None:
             return []
         return [f'  advertise: "127.0.0.1:{self._dead.getsockname()[1]}"']
 
@@ -257,10 +279,33 @@ class ServerSet:
     def start(self, names: list[str] | None = None, wait: bool = True) -> None:
         """Start the servers (all by default) and wait until the network is up."""
         names = list(self.servers) if names is None else names
-        for n in names:
+        # In a cluster whose routes go through proxies each route is dialled by
+        # one side only (the earlier server; two routes crossing in the proxies'
+        # delay were both dropped as duplicates, and the pair stayed unrouted for
+        # nats-server's 1 s redial, route.go reConnectToRoute).  So later servers
+        # start first and listen before the earlier ones dial them.
+        topo = self.scenario.topology
+        order = {
+            name: i
+            for c, spec in topo.clusters.items()
+            if self._one_sided(spec)
+            for i, name in enumerate(spec.server_names(c))
+        }
+        for n in sorted(names, key=lambda n: -order.get(n, -1)):
             self._spawn(self.servers[n])
+            if n in order:
+                self._wait_listening(self.servers[n])
+        for n in names:
+            self.servers[n].extra["dial_all"] = True
         if wait:
             self.wait_ready(names)
+
+    def _wait_listening(self, s: ServerProc, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._get(s, "/healthz") is None and time.monotonic() < deadline:
+            if s.proc is not None and s.proc.poll() is not None:
+                raise NatsimError(f"nats-server {s.name} exited: {self._tail(s)}")
+            time.sleep(0.01)
 
     def joining(self) -> set[str]:
         """The servers a ``join`` fault starts later (not running before its ``at``)."""
@@ -392,6 +437,9 @@ class ServerSet:
                 s.proc.wait(timeout=5)
             else:
                 return
+        # a (re)joining server dials all its peers at once, as a configured full
+        # mesh does; theirs only come on their next 1 s redial
+        s.extra["dial_all"] = True
         self._spawn(s)
         if wait:
             self.wait_ready([name])
