@@ -389,8 +389,19 @@ class ServerSet:
         routez = self._get(s, "/routez")
         if routez is None:
             return False
-        peers = {r.get("remote_name") or r.get("remote_id") for r in routez.get("routes", [])}
-        if len(peers) < len(live):
+        # nats-server 2.10+ pools routes (cluster.pool_size connections per peer,
+        # plus one pinned to $SYS): an account's messages and interest use one of
+        # the pool, so a peer counts once every pool connection is up (they come
+        # up one after another, each a handshake through the route's proxy)
+        if "pool" not in s.extra:
+            varz = self._get(s, "/varz") or {}
+            s.extra["pool"] = max(1, int((varz.get("cluster") or {}).get("pool_size") or 1))
+        count: dict[str, int] = {}
+        for r in routez.get("routes", []):
+            if r.get("account") is None:
+                peer = r.get("remote_name") or r.get("remote_id")
+                count[peer] = count.get(peer, 0) + 1
+        if sum(1 for n in live if count.get(n, 0) >= s.extra["pool"]) < len(live):
             return False
         if len(self.scenario.topology.clusters) > 1:
             others = {

@@ -128,9 +128,34 @@ REQUESTS = _scenario(
 )
 
 
+#: A queue member leaves while messages to it are on a 100 ms route (c-1 → c-2):
+#: c-2 re-sends them one hop to c-3's member (the ``rsub`` fallback), and c-3's
+#: plain subscriber gets them a second time.
+RSUB_STOP, RSUB_LATENCY = 0.8, 0.1
+RSUB = _scenario(
+    "conf-rsub",
+    {"c": {"servers": 3}},
+    [
+        {
+            "name": "jobs",
+            "kind": "pubsub",
+            "subject": "JOBS",
+            "publishers": {"count": 1, "servers": ["c-1"], "rate": "100/s", "start": "0.3s"},
+            "subscribers": [
+                {"count": 1, "servers": ["c-2"], "queue": "workers", "stop": f"{RSUB_STOP}s"},
+                {"count": 1, "servers": ["c-3"], "queue": "workers"},
+                {"count": 1, "servers": ["c-3"]},
+            ],
+        }
+    ],
+    topology={"links": [{"between": ["c-1", "c-2"], "latency": f"{RSUB_LATENCY * 1000:g}ms"}]},
+    duration="1.4s",
+)
+
+
 @functools.cache
 def _run(name: str) -> tuple[Any, Any, Any]:
-    scenario = {s.name: s for s in (FANOUT, QUEUE, SUPER, REQUESTS)}[name]
+    scenario = {s.name: s for s in (FANOUT, QUEUE, SUPER, REQUESTS, RSUB)}[name]
     table, simr, realr = compare(scenario)
     print(f"\n{name}: nats-server {realr.meta['nats_server_version']}")
     print(table.to_string(index=False))
@@ -224,3 +249,35 @@ def test_table_agrees() -> None:
         table, _, _ = _run(name)
         judged = table[table.agree.notna()]
         assert judged.agree.all(), judged[~judged.agree.astype(bool)].to_string()
+
+
+def test_queue_fallback_hop_duplicates_plain_copies() -> None:
+    """A routed queue message whose member left is re-sent one hop, in both backends.
+
+    nats-server (client.go processMsgResults, ``rsub``): a server that gets a
+    routed message for a queue group with no local member left sends it on to
+    another server's member; that is an ordinary RMSG there, so the plain
+    subscribers of that server get the message a second time.  The window is
+    set by the 100 ms route (messages sent to c-2's member in the 100 ms
+    before its unsubscribe, and in the 100 ms its RS- takes back), so both
+    runs show it; the counts are timing, only printed.
+    """
+    _, simr, realr = _run("conf-rsub")
+    published = {}
+    for name, r in (("sim", simr), ("real", realr)):
+        d = r.deliveries
+        q = d[d.queue.notna()]
+        assert q.msg_id.is_unique, name  # the group still gets each message once
+        assert set(q.msg_id) == set(r.messages[r.messages.kind == "publish"].msg_id), name
+        plain = d[d.queue.isna()]
+        copies = plain.groupby("msg_id").size()
+        assert copies.max() <= 2, name  # one fallback hop, never more
+        dup = set(copies[copies > 1].index)
+        assert dup, f"{name}: no fallback hop seen"
+        # each duplicate is a message c-3's member got, published around the unsubscribe
+        member = set(q[q.server == "c-3"].msg_id)
+        assert dup <= member, name
+        t = r.messages.set_index("msg_id").time
+        assert t[list(dup)].min() >= RSUB_STOP - 2 * RSUB_LATENCY, name
+        published[name] = len(dup)
+    print(f"duplicated plain copies: sim {published['sim']} real {published['real']}")
