@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.real.latency import gateway_delays, route_delays
+from sim.real.latency import fault_paths, gateway_delays, route_delays
 from sim.scenario.load import load_scenario
 from sim.scenario.spec import Scenario
 
@@ -69,11 +69,19 @@ def run_real(
     rt = route_delays(scenario, intra_cluster_latency) if latency else {}
     base = {(src, f"gw:{dst}"): d for (src, dst), d in gw.items()}
     base.update({(src, f"rt:{dst}"): d for (src, dst), d in rt.items()})
+    # link_down / partition faults cut proxies: the paths they cross get one (delay 0
+    # where no latency is emulated)
+    cut_routes, cut_gateways = fault_paths(scenario)
+    for src, dst in cut_gateways:
+        base.setdefault((src, f"gw:{dst}"), 0.0)
+    for src, dst in cut_routes:
+        base.setdefault((src, f"rt:{dst}"), 0.0)
+    route_proxies = sum(1 for _, dst in base if dst.startswith("rt:"))
     try:
         servers = ServerSet(scenario, binary=binary)
         with servers:
             if base:
-                from sim.real.latency import LatencyControl
+                from sim.real.latency import ProxyControl
                 from sim.real.proxy import ProxyMeshThread
 
                 targets = {}
@@ -82,7 +90,7 @@ def run_real(
                     targets[f"rt:{s.name}"] = ("127.0.0.1", s.route_port)
                 mesh = ProxyMeshThread(targets, base)
                 mesh.start()
-                control = LatencyControl(mesh, base, scenario.topology.server_cluster())
+                control = ProxyControl(mesh, base, scenario.topology.server_cluster())
 
                 def gw_url(src: str, dst: Any, mesh: Any = mesh) -> str:
                     host, port = mesh.dial(src, f"gw:{dst.name}")
@@ -93,7 +101,7 @@ def run_real(
                     return f"nats-route://{host}:{port}"
 
                 servers.gateway_url = gw_url
-                if rt:
+                if route_proxies:
                     servers.route_url = rt_url
             t_start = time.perf_counter()
             servers.start(servers.initial())
@@ -111,9 +119,10 @@ def run_real(
         "backend": "real",
         "nats_server_version": version,
         "nats_server_binary": binary_path,
-        "emulated_latency": bool(base),
+        "emulated_latency": bool(gw or rt),
         "latency_note": _latency_note(gw, rt, intra_cluster_latency),
-        "route_proxies": len(rt),
+        "route_proxies": route_proxies,
+        "fault_proxies": len(cut_routes) + len(cut_gateways),
         "notes": notes,
         "natsim_version": _natsim_version(),
         "wall_seconds": round(time.perf_counter() - wall0, 3),

@@ -55,6 +55,11 @@ __all__ = [
 READ_CHUNK = 65536
 #: how a cut proxy treats its connections (see DelayProxy.cut)
 CUT_MODES = ("reset", "blackhole")
+#: a connection opened into a blackhole is reset after this long, healed or not:
+#: what the dialler sees as a dial timeout (nats-server DEFAULT_ROUTE_DIAL, 1 s,
+#: for routes and gateways; its SYN is lost and the kernel's first retransmission
+#: comes only after 1 s — here the kernel has completed the handshake instead)
+BLACKHOLE_DIAL_TIMEOUT = 1.0
 DEFAULT_MAX_BUFFER = 16 * 1024 * 1024
 
 # A delay as given by callers: one number (both directions) or (up, down).
@@ -303,6 +308,9 @@ class DelayProxy:
         addresses of namespaces the run created itself).
     max_buffer
         Bytes queued per direction before the proxy stops reading (backpressure).
+    dial_timeout
+        How long a connection opened while the proxy is blackholed is held before
+        it is reset (:data:`BLACKHOLE_DIAL_TIMEOUT`).
     """
 
     def __init__(
@@ -319,6 +327,7 @@ class DelayProxy:
         allow: Iterable[str] = (),
         max_buffer: int = DEFAULT_MAX_BUFFER,
         name: str | None = None,
+        dial_timeout: float = BLACKHOLE_DIAL_TIMEOUT,
     ) -> None:
         allow = tuple(allow)
         check_target(target_host, allow)
@@ -338,6 +347,7 @@ class DelayProxy:
         self.source_delays: dict[str, Delays] = {
             k: Delays.of(v) for k, v in (source_delays or {}).items()
         }
+        self.dial_timeout = float(dial_timeout)
         self.stats = ProxyStats()
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
@@ -362,9 +372,10 @@ class DelayProxy:
         ``reset`` aborts every proxied connection with an RST now, and resets each
         new one on accept until :meth:`heal` — what both ends see when a link
         between them breaks loudly.  ``blackhole`` forwards nothing until
-        :meth:`heal` and holds new connections before dialling the target — a
-        silent path where the ends find out only by their own pings.  Call it
-        from the proxy's loop (:class:`ProxyThread` and :class:`ProxyMeshThread` do).
+        :meth:`heal` — a silent path where the ends find out only by their own
+        pings — and holds each new connection for ``dial_timeout`` before
+        resetting it, as a dial into a blackhole times out.  Call it from the
+        proxy's loop (:class:`ProxyThread` and :class:`ProxyMeshThread` do).
         """
         if mode not in CUT_MODES:
             raise ValueError(f"cut mode must be one of {CUT_MODES}, not {mode!r}")
@@ -478,10 +489,11 @@ class DelayProxy:
         peer = c_writer.get_extra_info("peername")
         source = peer[0] if peer else None
         try:
-            while self.cut_mode == "blackhole":
-                await self.forwarding.wait()
+            refused = self.cut_mode is not None
+            if self.cut_mode == "blackhole":
+                await asyncio.sleep(self.dial_timeout)  # then reset, even if healed since
             try:
-                if self.cut_mode == "reset":
+                if refused:
                     raise ConnectionRefusedError
                 t_reader, t_writer = await asyncio.open_connection(
                     self.target_host, self.target_port

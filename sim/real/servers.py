@@ -44,6 +44,7 @@ __all__ = [
     "find_nats_server",
     "free_port",
     "nats_server_version",
+    "reserve_port",
 ]
 
 #: nats-server refuses a lame_duck_duration below 30 s ("minimum is 30 seconds"); it
@@ -101,18 +102,35 @@ LISTEN_PORTS = (20000, 32000)
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free now, outside the ephemeral range."""
+    with reserve_port() as s:
+        return s.getsockname()[1]
+
+
+def reserve_port(taken: set[int] | frozenset[int] = frozenset()) -> socket.socket:
+    """Bind and return a socket holding a free port on 127.0.0.1 (not in ``taken``).
+
+    The socket is bound with SO_REUSEADDR and never listens: nats-server (Go
+    listeners set SO_REUSEADDR too) can still listen on the port while it is
+    held, but a plain bind — another run's port check — fails, so two runs on
+    one machine cannot pick the same port between the check and the server's
+    listen (seen: "bind: address already in use" at a server's start).
+    """
     pick = random.SystemRandom()
     for _ in range(200):
         port = pick.randrange(*LISTEN_PORTS)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        if port in taken:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        return s
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @dataclass
@@ -173,19 +191,23 @@ class ServerSet:
         self._dead = socket.socket()
         self._dead.bind(("127.0.0.1", 0))
         self.servers: dict[str, ServerProc] = {}
+        #: the sockets holding every port of the set until stop() (see reserve_port)
+        self._held: list[socket.socket] = []
         for sname, cname in scenario.topology.server_cluster().items():
             self.servers[sname] = ServerProc(
                 sname,
                 cname,
-                free_port(),
-                free_port(),
-                free_port(),
-                free_port(),
+                *(self._port() for _ in range(4)),
                 self.dir / f"{sname}.conf",
                 self.dir / f"{sname}.log",
             )
         self.by_port = {s.port: s.name for s in self.servers.values()}
         _LIVE.add(self)
+
+    def _port(self) -> int:
+        s = reserve_port({h.getsockname()[1] for h in self._held})
+        self._held.append(s)
+        return s.getsockname()[1]
 
     # ------------------------------------------------------------ configs
     def config_text(self, s: ServerProc) -> str:
@@ -480,6 +502,8 @@ class ServerSet:
             s.proc = None
         _LIVE.discard(self)
         self._dead.close()
+        for h in self._held:
+            h.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> ServerSet:

@@ -177,9 +177,54 @@ GR_REPLY = _scenario(
 )
 
 
+#: The route c-1–c-2 is reset at 0.6 s and its proxies refuse it until 1.2 s.
+LINK_DOWN = _scenario(
+    "conf-link-down",
+    {"c": {"servers": 3}},
+    [
+        {
+            "name": "w",
+            "kind": "pubsub",
+            "subject": "X",
+            "publishers": {"count": 1, "servers": ["c-1"], "rate": "50/s", "start": "0.2s"},
+            "subscribers": {"count": 2, "servers": ["c-2", "c-3"]},
+        }
+    ],
+    faults=[{"at": "0.6s", "for": "0.6s", "link_down": ["c-1", "c-2"]}],
+    duration="3.5s",
+)
+
+
+def _partition(name: str, duration: str, lasting: str, ping: str) -> Any:
+    return _scenario(
+        name,
+        {"east": {"servers": 2, "region": "us-east"}, "west": {"servers": 2, "region": "us-west"}},
+        [
+            {
+                "name": "w",
+                "kind": "pubsub",
+                "subject": "X",
+                "publishers": {"count": 1, "cluster": "east", "rate": "50/s", "start": "0.2s"},
+                "subscribers": {"per_server": 1},
+            }
+        ],
+        faults=[{"at": "0.6s", "for": lasting, "partition": ["east", "west"]}],
+        duration=duration,
+        topology={"server": {"ping_interval": ping, "max_pings_out": 2}},
+    )
+
+
+#: east and west blackholed for 0.5 s: shorter than any ping, nothing is closed
+PARTITION = _partition("conf-partition", "2s", "0.5s", "2m")
+#: blackholed for 4 s with 1 s pings: the gateways are closed as stale
+PARTITION_STALE = _partition("conf-partition-stale", "8s", "4s", "1s")
+
+SCENARIOS = (FANOUT, QUEUE, SUPER, REQUESTS, RSUB, GR_REPLY, LINK_DOWN, PARTITION, PARTITION_STALE)
+
+
 @functools.cache
 def _run(name: str) -> tuple[Any, Any, Any]:
-    scenario = {s.name: s for s in (FANOUT, QUEUE, SUPER, REQUESTS, RSUB, GR_REPLY)}[name]
+    scenario = {s.name: s for s in SCENARIOS}[name]
     table, simr, realr = compare(scenario)
     print(f"\n{name}: nats-server {realr.meta['nats_server_version']}")
     print(table.to_string(index=False))
@@ -332,3 +377,73 @@ def test_gr_mapped_replies_reach_every_subscriber_of_the_reply_subject() -> None
         assert not spy.duplicated(["msg_id", "subscriber"]).any(), name
         got = {srv: set(g.msg_id) for srv, g in spy.groupby("server")}
         assert got == dict.fromkeys(["east-1", "east-2", "west-1", "west-2"], replies), name
+
+
+def _missing(r: Any, subscriber: str) -> Any:
+    """Publish times of the messages ``subscriber`` did not get."""
+    pub = r.messages[r.messages.kind == "publish"].set_index("msg_id").time
+    got = set(r.deliveries[r.deliveries.subscriber == subscriber].msg_id)
+    return pub[~pub.index.isin(got)]
+
+
+def test_link_down_loses_across_the_cut_route_until_it_is_redialled() -> None:
+    """A reset route c-1–c-2: c-2 misses c-1's messages until the route is back, in both.
+
+    The proxies reset the route's connections and refuse new ones for 0.6 s;
+    nats-server redials a configured route 1 s (+ up to 0.1 s) after losing it
+    (route.go reConnectToRoute), then every second.  Routes are one hop, so
+    c-3 does not relay: c-2's subscriber misses what c-1 publishes from the
+    cut to the redial, c-3's misses nothing, and c-2 gets the last second.
+    """
+    _, simr, realr = _run("conf-link-down")
+    lost = {}
+    for name, r in (("sim", simr), ("real", realr)):
+        assert _missing(r, "w.sub1").empty, name  # on c-3
+        gone = _missing(r, "w.sub0")  # on c-2
+        assert len(gone) > 10, name
+        assert gone.min() >= 0.55 and gone.max() < 3.0, (name, gone.min(), gone.max())
+        lost[name] = (len(gone), round(gone.max(), 2))
+    assert realr.meta["fault_proxies"] == 2
+    print(f"copies lost at c-2 (count, last publish time): {lost}")
+
+
+def test_short_partition_holds_messages_and_delivers_them_after_heal() -> None:
+    """A 0.5 s blackhole between clusters loses nothing: held, then delivered late.
+
+    No ping goes unanswered long enough to close a gateway (ping_interval
+    2 min), so the messages wait in TCP (here: in the proxies) and arrive,
+    in order, after the partition heals — in both backends.
+    """
+    _, simr, realr = _run("conf-partition")
+    for name, r in (("sim", simr), ("real", realr)):
+        d = r.deliveries
+        for sub in ("w.sub0", "w.sub1", "w.sub2", "w.sub3"):
+            assert _missing(r, sub).empty, (name, sub)
+        west = d[d.server.str.startswith("west")]
+        held = west[(west.publish_time > 0.65) & (west.publish_time < 1.05)]
+        assert len(held) > 20, name
+        assert (held.receive_time >= 1.1 - 0.01).all(), name
+    assert out_of_order(realr) == out_of_order(simr) == 0
+
+
+@pytest.mark.slow
+def test_long_partition_closes_gateways_and_both_lose_until_redial() -> None:
+    """A 4 s blackhole with 1 s pings: gateways go stale, held messages are lost, in both.
+
+    Each side closes its gateway connections after two unanswered pings; what
+    they held is lost, and redials into the blackhole time out (1 s) until it
+    heals.  West's subscribers miss what east published from the partition
+    until the gateways are back, and get the last second; the counts are
+    printed (the real redial takes 0–2 s after the heal, as the model's does).
+    """
+    _, simr, realr = _run("conf-partition-stale")
+    lost = {}
+    for name, r in (("sim", simr), ("real", realr)):
+        for sub in ("w.sub0", "w.sub1"):
+            assert _missing(r, sub).empty, (name, sub)  # east
+        for sub in ("w.sub2", "w.sub3"):
+            gone = _missing(r, sub)
+            assert len(gone) > 100, (name, sub)
+            assert gone.min() >= 0.5 and gone.max() < 7.0, (name, sub, gone.max())
+        lost[name] = (len(gone), round(gone.max(), 2))
+    print(f"copies lost per west subscriber (count, last publish time): {lost}")
