@@ -326,3 +326,51 @@ def test_lame_duck_moves_clients_off() -> None:
     ss.stop()
     assert 'lame_duck_grace_period: "100ms"' in text
     assert 'lame_duck_duration: "30000ms"' in text  # nats-server's minimum
+
+
+def test_gateway_reconnects_stay_behind_the_proxies() -> None:
+    """After gateway reconnects every outbound gateway still dials a delay proxy.
+
+    A server's INFO gossips its cluster's gateway URLs and the remote dials them
+    on reconnect, in random order (gateway.go updateURLs, solicitGateway); the
+    servers advertise a refusing address, so such a dial fails and the next URL
+    — a proxy — is used.  Without that, one run in three ended with an east
+    server dialling a west server's real gateway port (no emulated latency).
+    Both clusters are crashed and restarted, so every gateway reconnects.
+    """
+    sc = load_scenario(
+        {
+            "name": "real-gw-gossip",
+            "seed": 3,
+            "duration": "2.5s",
+            "drain": "0.3s",
+            "topology": {
+                "clusters": {
+                    "east": {"servers": 2, "region": "us-east"},
+                    "west": {"servers": 2, "region": "us-west"},
+                }
+            },
+            "workloads": [
+                {
+                    "name": "w",
+                    "kind": "pubsub",
+                    "subject": "X",
+                    "publishers": {"count": 1, "cluster": "east", "rate": "20/s"},
+                    "subscribers": {"per_server": 1},
+                }
+            ],
+            "faults": [
+                {"at": "0.5s", "for": "0.3s", "crash": "west"},
+                {"at": "1.2s", "for": "0.3s", "crash": "east"},
+            ],
+        }
+    )
+    real = run_real(sc)
+    dials = real.meta["gateway_dials"]
+    assert {s: set(d) for s, d in dials.items()} == {
+        "east-1": {"west"},
+        "east-2": {"west"},
+        "west-1": {"east"},
+        "west-2": {"east"},
+    }
+    assert real.meta["gateway_bypass"] == []

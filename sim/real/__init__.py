@@ -107,6 +107,8 @@ def run_real(
             servers.start(servers.initial())
             startup = time.perf_counter() - t_start
             rec, notes = drive(scenario, servers, seed, control)
+            dials = servers.gateway_dials()
+            bypass = _gateway_bypass(servers, dials, base)
             version = servers.version
             binary_path = servers.binary
     finally:
@@ -123,6 +125,8 @@ def run_real(
         "latency_note": _latency_note(gw, rt, intra_cluster_latency),
         "route_proxies": route_proxies,
         "fault_proxies": len(cut_routes) + len(cut_gateways),
+        "gateway_dials": dials,
+        "gateway_bypass": bypass,
         "notes": notes,
         "natsim_version": _natsim_version(),
         "wall_seconds": round(time.perf_counter() - wall0, 3),
@@ -132,6 +136,25 @@ def run_real(
         "scenario_spec": scenario.model_dump(mode="json"),
     }
     return Result(frames, meta)
+
+
+def _gateway_bypass(
+    servers: Any, dials: Mapping[str, Mapping[str, int]], base: Mapping[tuple[str, str], float]
+) -> list[str]:
+    """Outbound gateways that dialled a real gateway port where a proxy was meant.
+
+    Checked at the end of the run (after any reconnects): with the refusing
+    advertised address (``ServerSet._gateway_advertise``) there should be none.
+    """
+    real = {s.gateway_port: s.name for s in servers.servers.values()}
+    cluster = {s.name: s.cluster for s in servers.servers.values()}
+    out = []
+    for src, by_cluster in dials.items():
+        for remote, port in by_cluster.items():
+            dst = real.get(port)
+            if dst is not None and (cluster[src], f"gw:{dst}") in base:
+                out.append(f"{src}->{dst} ({remote})")
+    return out
 
 
 def _latency_note(gw: dict, rt: dict, intra: bool) -> str:

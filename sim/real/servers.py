@@ -440,6 +440,20 @@ class ServerSet:
                 return False
         return True
 
+    def gateway_dials(self) -> dict[str, dict[str, int]]:
+        """Each running server's outbound gateways: remote cluster → the port it dialled."""
+        out: dict[str, dict[str, int]] = {}
+        for s in self.servers.values():
+            if s.stopped or s.proc is None or s.proc.poll() is not None:
+                continue
+            gwz = self._get(s, "/gatewayz") or {}
+            out[s.name] = {
+                c: int(ob["connection"]["port"])
+                for c, ob in (gwz.get("outbound_gateways") or {}).items()
+                if ob.get("connection")
+            }
+        return out
+
     def _tail(self, s: ServerProc | str) -> str:
         if isinstance(s, str):
             s = self.servers[s]
