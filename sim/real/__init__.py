@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.real.latency import fault_paths, gateway_delays, route_delays
+from sim.real.latency import CLIENTS, client_delays, fault_paths, gateway_delays, route_delays
 from sim.scenario.load import load_scenario
 from sim.scenario.spec import Scenario
 
@@ -34,6 +34,7 @@ def run_real(
     binary: str | None = None,
     latency: bool = True,
     intra_cluster_latency: bool = False,
+    client_latency: bool = False,
 ) -> Result:
     """Run ``scenario`` on real nats-server processes and return its Result.
 
@@ -53,6 +54,11 @@ def run_real(
     intra_cluster_latency : bool
         Also put every other route behind a proxy with the mean of
         ``topology.latency.intra_cluster`` (with ``latency`` only).
+    client_latency : bool
+        Also put every server's client port behind a proxy with the mean of
+        ``topology.latency.client`` each way (with ``latency`` only); servers
+        advertise it to clients.  Off by default: every message then passes
+        the Python proxy twice more, which costs CPU a loaded machine lacks.
     """
     from sim.real.driver import drive
     from sim.real.servers import ServerSet
@@ -77,6 +83,8 @@ def run_real(
     for src, dst in cut_routes:
         base.setdefault((src, f"rt:{dst}"), 0.0)
     route_proxies = sum(1 for _, dst in base if dst.startswith("rt:"))
+    cl = client_delays(scenario) if latency and client_latency else {}
+    base.update({(CLIENTS, f"cl:{dst}"): d for dst, d in cl.items()})
     try:
         servers = ServerSet(scenario, binary=binary)
         with servers:
@@ -88,8 +96,10 @@ def run_real(
                 for s in servers.servers.values():
                     targets[f"gw:{s.name}"] = ("127.0.0.1", s.gateway_port)
                     targets[f"rt:{s.name}"] = ("127.0.0.1", s.route_port)
+                    targets[f"cl:{s.name}"] = ("127.0.0.1", s.port)
                 mesh = ProxyMeshThread(targets, base)
                 mesh.start()
+                servers.set_client_proxies({n: mesh.dial(CLIENTS, f"cl:{n}") for n in cl})
                 control = ProxyControl(mesh, base, scenario.topology.server_cluster())
 
                 def gw_url(src: str, dst: Any, mesh: Any = mesh) -> str:
@@ -121,8 +131,8 @@ def run_real(
         "backend": "real",
         "nats_server_version": version,
         "nats_server_binary": binary_path,
-        "emulated_latency": bool(gw or rt),
-        "latency_note": _latency_note(gw, rt, intra_cluster_latency),
+        "emulated_latency": bool(gw or rt or cl),
+        "latency_note": _latency_note(gw, rt, intra_cluster_latency, cl),
         "route_proxies": route_proxies,
         "fault_proxies": len(cut_routes) + len(cut_gateways),
         "gateway_dials": dials,
@@ -157,8 +167,8 @@ def _gateway_bypass(
     return out
 
 
-def _latency_note(gw: dict, rt: dict, intra: bool) -> str:
-    if not gw and not rt:
+def _latency_note(gw: dict, rt: dict, intra: bool, cl: dict) -> str:
+    if not gw and not rt and not cl:
         return "no emulated latency: loopback only"
     parts = []
     if gw:
@@ -168,7 +178,9 @@ def _latency_note(gw: dict, rt: dict, intra: bool) -> str:
     if rt:
         what = "intra_cluster mean and topology.links" if intra else "topology.links (mean)"
         parts.append(f"{len(rt)} routes (source server, destination server) delayed: {what}")
-    return "; ".join(parts) + "; no jitter, no client latency"
+    if cl:
+        parts.append(f"client connections: latency.client mean through {len(cl)} proxies")
+    return "; ".join(parts) + "; no jitter" + ("" if cl else ", no client latency")
 
 
 def compare(

@@ -272,6 +272,7 @@ def compare(
     binary: str | None = None,
     latency: bool = True,
     intra_cluster_latency: bool = False,
+    client_latency: bool = False,
 ) -> tuple[pd.DataFrame, Result, Result]:
     """Run the simulation and the real backend with one seed; return (table, sim, real)."""
     from sim.real import run_real
@@ -287,6 +288,7 @@ def compare(
         binary=binary,
         latency=latency,
         intra_cluster_latency=intra_cluster_latency,
+        client_latency=client_latency,
     )
     return compare_results(scenario, simr, realr), simr, realr
 

@@ -598,10 +598,18 @@ class _Run:
         finally:
             for t in tasks:
                 t.cancel()
+            self._check_client_proxies()
             for c in self.clients:
                 if c.nc is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(c.nc.close(), 2.0)
+
+    def _check_client_proxies(self) -> None:
+        """Note every client left on a server's real client port while client proxies are on."""
+        proxied = {p.port for p in self.servers.servers.values() if p.client_addr is not None}
+        for c in self.clients:
+            if c.nc is not None and c.nc.is_connected and c.nc.connected_url.port in proxied:
+                self.notes.append(f"client {c.name} bypassed its client proxy (a real port)")
 
 
 def drive(

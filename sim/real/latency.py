@@ -1,11 +1,12 @@
 """The delay proxies of a real run: which exist, and the faults applied through them.
 
 One :class:`~sim.real.proxy.ProxyMeshThread` carries every proxy of a run.
-Its destinations are named ``gw:<server>`` (that server's gateway port) and
-``rt:<server>`` (its route port); its sources are a cluster for gateway
-proxies (every server of a cluster dials the same proxy, the proxy cannot
-tell them apart on loopback) and a server for route proxies (one per
-(source server, destination server) pair).
+Its destinations are named ``gw:<server>`` (that server's gateway port),
+``rt:<server>`` (its route port) and ``cl:<server>`` (its client port); its
+sources are a cluster for gateway proxies (every server of a cluster dials
+the same proxy, the proxy cannot tell them apart on loopback), a server for
+route proxies (one per (source server, destination server) pair) and
+:data:`CLIENTS` for client proxies (one per server, with ``client_latency``).
 
 :class:`ProxyControl` applies a scenario's ``latency`` faults to those
 proxies as the model does (``base × factor + add``, stacked, undone at the
@@ -22,7 +23,17 @@ from typing import Any
 from sim.rng import Dist
 from sim.scenario.spec import Scenario
 
-__all__ = ["ProxyControl", "fault_paths", "gateway_delays", "route_delays"]
+__all__ = [
+    "CLIENTS",
+    "ProxyControl",
+    "client_delays",
+    "fault_paths",
+    "gateway_delays",
+    "route_delays",
+]
+
+#: the source name of client proxies: all clients share one per server
+CLIENTS = "clients"
 
 
 def gateway_delays(scenario: Scenario) -> dict[tuple[str, str], float]:
@@ -68,6 +79,17 @@ def route_delays(scenario: Scenario, intra_cluster: bool = False) -> dict[tuple[
             d = _mean(link.latency)
             out[(a, b)] = out[(b, a)] = d
     return out
+
+
+def client_delays(scenario: Scenario) -> dict[str, float]:
+    """Return the one-way client-connection delay (s) for each server's client proxy.
+
+    ``topology.latency.client``'s mean, the same for every server: one proxy
+    per server carries all its clients, as the model gives every client
+    connection the same distribution.
+    """
+    d = _mean(scenario.topology.latency.client)
+    return dict.fromkeys(scenario.topology.server_cluster(), d)
 
 
 def fault_paths(scenario: Scenario) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:

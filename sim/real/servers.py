@@ -148,11 +148,14 @@ class ServerProc:
     proc: subprocess.Popen | None = None
     stopped: bool = False
     extra: dict = field(default_factory=dict)
+    #: the address clients dial instead of ``port`` (a client delay proxy), if any
+    client_addr: tuple[str, int] | None = None
 
     @property
     def url(self) -> str:
-        """The client URL of the server."""
-        return f"nats://127.0.0.1:{self.port}"
+        """The client URL of the server (its client proxy's, if it has one)."""
+        host, port = self.client_addr or ("127.0.0.1", self.port)
+        return f"nats://{host}:{port}"
 
 
 class ServerSet:
@@ -226,6 +229,7 @@ class ServerSet:
         lines = [
             f'server_name: "{s.name}"',
             f"listen: 127.0.0.1:{s.port}",
+            *self._client_advertise(s),
             f"http: 127.0.0.1:{s.http_port}",
             f'pid_file: "{self.dir / (s.name + ".pid")}"',
             "ping_interval: " + f'"{int(topo.server.ping_interval)}s"',
@@ -265,6 +269,21 @@ class ServerSet:
                 "}",
             ]
         return "\n".join(lines) + "\n"
+
+    def set_client_proxies(self, addrs: dict[str, tuple[str, int]]) -> None:
+        """Clients reach server ``name`` through ``addrs[name]`` (a delay proxy)."""
+        for name, addr in addrs.items():
+            self.servers[name].client_addr = addr
+            self.by_port[addr[1]] = name
+
+    def _client_advertise(self, s: ServerProc) -> list[str]:
+        # A server's INFO tells its clients the client URLs of its cluster
+        # (connect_urls, the servers' client_advertise), and nats-py adds them to
+        # its reconnect pool: advertising the proxy keeps a client that moves
+        # after a crash or lame duck behind a proxy.
+        if s.client_addr is None:
+            return []
+        return [f'client_advertise: "{s.client_addr[0]}:{s.client_addr[1]}"']
 
     def _one_sided(self, spec: object) -> bool:
         """Whether a cluster's routes go through proxies: an explicit full mesh with route_url."""
