@@ -395,7 +395,11 @@ def test_link_down_loses_across_the_cut_route_until_it_is_redialled() -> None:
     c-3 does not relay: c-2's subscriber misses what c-1 publishes from the
     cut to the redial, c-3's misses nothing, and c-2 gets the last second.
     """
-    _, simr, realr = _run("conf-link-down")
+    table, simr, realr = _run("conf-link-down")
+    # the table reports the fault's loss and recovery for both backends
+    row = table[table.check == "fault_loss"]
+    assert list(row.scope) == ["link_down at 0.6s"]
+    assert all(str(row[k].iloc[0]).split(",")[0] != "0" for k in ("sim", "real"))
     lost = {}
     for name, r in (("sim", simr), ("real", realr)):
         assert _missing(r, "w.sub1").empty, name  # on c-3
