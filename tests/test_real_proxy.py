@@ -406,6 +406,39 @@ def test_cut_blackhole_holds_bytes_and_releases_them_in_order_on_heal():
     asyncio.run(main())
 
 
+def test_gateway_source_rejects_other_clusters_before_their_connect_is_forwarded():
+    """A gateway proxy forwards a CONNECT naming its source cluster, resets any other."""
+
+    async def main() -> None:
+        seen: list[bytes] = []
+
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(b'INFO {"gateway":"east"}\r\n')
+            with contextlib.suppress(ConnectionError):
+                while data := await r.read(1000):
+                    seen.append(data)
+                    w.write(b"PONG\r\n")
+            w.close()
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        async with DelayProxy("127.0.0.1", port, gateway_source="west") as proxy:
+            for cluster, ok in (("eu", False), ("west", True)):
+                r, w = await asyncio.open_connection(*proxy.address)
+                assert (await r.readline()).startswith(b"INFO")
+                w.write(b'CONNECT {"gateway":"%s","name":"X"}\r\nPING\r\n' % cluster.encode())
+                if ok:
+                    assert await asyncio.wait_for(r.readline(), 2) == b"PONG\r\n"
+                else:
+                    await _reset_or_eof(r)
+                w.close()
+            assert proxy.stats.rejected == 1
+            assert all(b'"eu"' not in x for x in seen) and any(b'"west"' in x for x in seen)
+        srv.close()
+
+    asyncio.run(main())
+
+
 def test_mesh_thread_cut_and_heal_one_pair():
     """ProxyMeshThread.cut resets one pair only; heal lets it connect again."""
     echo = _SyncEcho()

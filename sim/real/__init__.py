@@ -97,7 +97,8 @@ def run_real(
                     targets[f"gw:{s.name}"] = ("127.0.0.1", s.gateway_port)
                     targets[f"rt:{s.name}"] = ("127.0.0.1", s.route_port)
                     targets[f"cl:{s.name}"] = ("127.0.0.1", s.port)
-                mesh = ProxyMeshThread(targets, base)
+                gw_keys = [k for k in base if k[1].startswith("gw:")]
+                mesh = ProxyMeshThread(targets, base, gateway_sources=gw_keys)
                 mesh.start()
                 servers.set_client_proxies({n: mesh.dial(CLIENTS, f"cl:{n}") for n in cl})
                 control = ProxyControl(mesh, base, scenario.topology.server_cluster())
@@ -119,6 +120,7 @@ def run_real(
             rec, notes = drive(scenario, servers, seed, control)
             dials = servers.gateway_dials()
             bypass = _gateway_bypass(servers, dials, base)
+            rejected = sum(st.rejected for st in mesh.stats().values()) if mesh else 0
             version = servers.version
             binary_path = servers.binary
     finally:
@@ -137,6 +139,7 @@ def run_real(
         "fault_proxies": len(cut_routes) + len(cut_gateways),
         "gateway_dials": dials,
         "gateway_bypass": bypass,
+        "gateway_rejected": rejected,
         "notes": notes,
         "natsim_version": _natsim_version(),
         "wall_seconds": round(time.perf_counter() - wall0, 3),

@@ -35,6 +35,7 @@ import asyncio
 import collections
 import contextlib
 import ipaddress
+import json
 import socket
 import struct
 import threading
@@ -97,6 +98,7 @@ class ProxyStats:
     resets: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    rejected: int = 0  # gateway connections from another source (see gateway_source)
 
 
 def check_target(host: str, allow: Iterable[str] = ()) -> None:
@@ -138,6 +140,17 @@ def _abort(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+def _gateway_of(line: bytes) -> str | None:
+    """The ``gateway`` field of a ``CONNECT {json}`` protocol line, else None."""
+    if not line.startswith(b"CONNECT "):
+        return None
+    try:
+        info = json.loads(line[8:])
+    except ValueError:
+        return None
+    return info.get("gateway") if isinstance(info, dict) else None
+
+
 class _Pipe:
     """One direction of one connection: read → delay queue → write, in order."""
 
@@ -164,11 +177,19 @@ class _Pipe:
         loop = asyncio.get_running_loop()
         proxy = self.conn.proxy
         try:
+            first = None
+            if self.direction == "up" and proxy.gateway_source is not None:
+                first = await self._connect_line()
+                if first is None:
+                    return
             while True:
                 while self.buffered >= proxy.max_buffer:
                     self.space.clear()
                     await self.space.wait()
-                data = await self.reader.read(READ_CHUNK)
+                if first is not None:
+                    data, first = first, None
+                else:
+                    data = await self.reader.read(READ_CHUNK)
                 delay = self.conn.delay(self.direction)
                 # Release times never decrease: a lower new delay cannot let new
                 # bytes overtake queued ones (they leave right after them instead).
@@ -183,6 +204,27 @@ class _Pipe:
                 self.item_ready.set()
         except (ConnectionError, OSError):
             self.conn.reset()
+
+    async def _connect_line(self) -> bytes | None:
+        """Read the dialler's first line; reset unless it is a CONNECT from the right gateway.
+
+        nats-server's gateway CONNECT carries ``"gateway": <its cluster>``
+        (gateway.go ``sendGatewayConnect``).  Returns the bytes read so far
+        (to be forwarded), or None after a reset.
+        """
+        proxy = self.conn.proxy
+        buf = b""
+        while b"\r\n" not in buf and len(buf) < READ_CHUNK:
+            data = await self.reader.read(READ_CHUNK)
+            if not data:
+                return buf
+            buf += data
+        line = buf.split(b"\r\n", 1)[0]
+        if _gateway_of(line) != proxy.gateway_source:
+            proxy.stats.rejected += 1
+            self.conn.reset()
+            return None
+        return buf
 
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -311,6 +353,13 @@ class DelayProxy:
     dial_timeout
         How long a connection opened while the proxy is blackholed is held before
         it is reset (:data:`BLACKHOLE_DIAL_TIMEOUT`).
+    gateway_source
+        For a proxy in front of a nats-server gateway port: the only gateway
+        (cluster) name its dialers may give in their CONNECT; any other is reset
+        before its CONNECT is forwarded.  nats-server passes the URLs it dials
+        for a remote cluster on to other clusters (gateway.go
+        ``gossipGatewaysToInboundGateway``), so a proxy meant for one source
+        cluster is otherwise dialled by others too, past their own proxies.
     """
 
     def __init__(
@@ -328,6 +377,7 @@ class DelayProxy:
         max_buffer: int = DEFAULT_MAX_BUFFER,
         name: str | None = None,
         dial_timeout: float = BLACKHOLE_DIAL_TIMEOUT,
+        gateway_source: str | None = None,
     ) -> None:
         allow = tuple(allow)
         check_target(target_host, allow)
@@ -348,6 +398,7 @@ class DelayProxy:
             k: Delays.of(v) for k, v in (source_delays or {}).items()
         }
         self.dial_timeout = float(dial_timeout)
+        self.gateway_source = gateway_source
         self.stats = ProxyStats()
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
@@ -634,6 +685,9 @@ class ProxyMesh:
         its own proxy; pairs not listed get none (dial the target directly).
     listen_host, allow, max_buffer
         Passed to each :class:`DelayProxy`.
+    gateway_sources
+        The pairs whose proxy fronts a gateway port: it accepts only gateway
+        CONNECTs from ``src_cluster`` (``DelayProxy(gateway_source=...)``).
 
     After :meth:`start`, :attr:`routes` maps ``src_cluster → {dst_server: (host,
     port)}``: the address each source cluster's servers should dial for each
@@ -648,7 +702,9 @@ class ProxyMesh:
         listen_host: str = "127.0.0.1",
         allow: Iterable[str] = (),
         max_buffer: int = DEFAULT_MAX_BUFFER,
+        gateway_sources: Iterable[tuple[str, str]] = (),
     ) -> None:
+        gateway_sources = set(gateway_sources)
         self.targets = {k: (h, int(p)) for k, (h, p) in targets.items()}
         allow = tuple(allow)
         self.proxies: dict[tuple[str, str], DelayProxy] = {}
@@ -666,6 +722,7 @@ class ProxyMesh:
                 allow=allow,
                 max_buffer=max_buffer,
                 name=f"{src}->{dst}",
+                gateway_source=src if (src, dst) in gateway_sources else None,
             )
 
     def dial(self, src_cluster: str, dst_server: str) -> tuple[str, int]:
