@@ -412,3 +412,47 @@ def test_client_latency_through_client_proxies() -> None:
     print(f"median latency: before {before.median():.4f} s, after {after.median():.4f} s")
     assert before.median() >= 0.010 and after.median() >= 0.010
     assert not [n for n in real.meta["notes"] if "bypassed" in n]
+
+
+def test_proxy_control_stacks_cuts_and_finds_the_paths_between_groups() -> None:
+    """Overlapping cuts stack (reset wins while it lasts); paths are the proxies between groups."""
+    from sim.real.latency import ProxyControl, fault_paths
+
+    calls: list[tuple] = []
+
+    class Mesh:
+        def cut(self, src: str, dst: str, mode: str) -> None:
+            calls.append(("cut", src, dst, mode))
+
+        def heal(self, src: str, dst: str) -> None:
+            calls.append(("heal", src, dst))
+
+    cluster = {"a-1": "a", "a-2": "a", "b-1": "b"}
+    base = {("a-1", "rt:a-2"): 0.0, ("a-2", "rt:a-1"): 0.0, ("a", "gw:b-1"): 0.0}
+    base[("b", "gw:a-1")] = base[("b", "gw:a-2")] = 0.0
+    control = ProxyControl(Mesh(), base, cluster)
+    keys = control.keys_between([["a-1"], ["a-2", "b-1"]])
+    assert set(keys) == {("a-1", "rt:a-2"), ("a-2", "rt:a-1"), ("a", "gw:b-1"), ("b", "gw:a-1")}
+    key = [("a", "gw:b-1")]
+    control.cut(key, "blackhole")
+    control.cut(key, "reset")
+    control.heal(key, "blackhole")
+    control.heal(key, "reset")
+    assert calls == [
+        ("cut", "a", "gw:b-1", "blackhole"),
+        ("cut", "a", "gw:b-1", "reset"),
+        ("cut", "a", "gw:b-1", "reset"),
+        ("heal", "a", "gw:b-1"),
+    ]
+    sc = load_scenario(
+        {
+            "name": "paths",
+            "duration": "1s",
+            "topology": {"clusters": {"a": {"servers": 2}, "b": {"servers": 1}}},
+            "workloads": [],
+            "faults": [{"at": "0.5s", "partition": [["a-1"], ["a-2", "b"]]}],
+        }
+    )
+    routes, gateways = fault_paths(sc)
+    assert routes == {("a-1", "a-2"), ("a-2", "a-1")}
+    assert gateways == {("a", "b-1"), ("b", "a-1")}
