@@ -35,8 +35,10 @@ class DropReason(IntEnum):
     QUEUE_MEMBER_GONE = 4
     #: The run ended with the message still in flight.
     IN_FLIGHT_AT_END = 5
-    #: A reply mapped with ``_GR_.`` goes straight to the requester's server
-    #: (handleGatewayReply); other subscriptions on its subject do not get it.
+    #: No longer booked (kept so that older results load): the model used to
+    #: deliver a ``_GR_.``-mapped reply on the requester's server only, but
+    #: nats-server routes it from there to every subscription on its subject
+    #: (handleGatewayReply; docs/conformance.md).
     REPLY_ROUTED_DIRECT = 6
     #: A route or gateway connection (or a client's) was cut by a ``link_down``
     #: fault: lost in flight on it, or not sent because the connection was gone.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import socketserver
@@ -336,6 +337,127 @@ def test_unreachable_target_closes_client_and_stop_closes_connections():
         srv.close()
 
     asyncio.run(main())
+
+
+# -- cuts (link_down / partition) -----------------------------------------------------
+
+
+async def _reset_or_eof(r: asyncio.StreamReader) -> None:
+    """Wait until the connection ends (reset or EOF); fail if bytes arrive instead."""
+    with contextlib.suppress(ConnectionResetError, asyncio.IncompleteReadError):
+        data = await asyncio.wait_for(r.read(100), 2)
+        assert not data, data
+
+
+def test_cut_reset_aborts_connections_and_refuses_new_until_healed():
+    """A reset cut ends every connection and each new one; after heal they work again."""
+
+    async def main() -> None:
+        srv, port = await _echo_server()
+        async with DelayProxy("127.0.0.1", port) as proxy:
+            r, w = await asyncio.open_connection(*proxy.address)
+            w.write(b"a")
+            assert await r.readexactly(1) == b"a"
+            proxy.cut("reset")
+            await _reset_or_eof(r)
+            r2, _ = await asyncio.open_connection(*proxy.address)
+            await _reset_or_eof(r2)
+            assert proxy.stats.connections_failed == 1
+            proxy.heal()
+            r3, w3 = await asyncio.open_connection(*proxy.address)
+            w3.write(b"b")
+            assert await asyncio.wait_for(r3.readexactly(1), 2) == b"b"
+            w3.close()
+        srv.close()
+
+    asyncio.run(main())
+
+
+def test_cut_blackhole_holds_bytes_and_releases_them_in_order_on_heal():
+    """Blackholed: nothing passes, the connection stays open; heal delivers all, in order.
+
+    A connection opened during the cut never gets through: it is reset after
+    ``dial_timeout``, as a dial into a blackhole times out.
+    """
+
+    async def main() -> None:
+        srv, port = await _echo_server()
+        async with DelayProxy("127.0.0.1", port, delay=0.002, dial_timeout=0.3) as proxy:
+            r, w = await asyncio.open_connection(*proxy.address)
+            proxy.cut("blackhole")
+            for i in range(50):
+                w.write(b"%03d" % i)
+                await w.drain()
+            r2, w2 = await asyncio.open_connection(*proxy.address)
+            w2.write(b"x")
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(r.read(1), 0.2)
+            assert proxy.stats.bytes_up == 0
+            proxy.heal()
+            got = await asyncio.wait_for(r.readexactly(150), 2)
+            assert got == b"".join(b"%03d" % i for i in range(50))
+            assert proxy.stats.resets == 0
+            await _reset_or_eof(r2)
+            assert proxy.stats.connections_failed == 1
+            w.close()
+            w2.close()
+        srv.close()
+
+    asyncio.run(main())
+
+
+def test_gateway_source_rejects_other_clusters_before_their_connect_is_forwarded():
+    """A gateway proxy forwards a CONNECT naming its source cluster, resets any other."""
+
+    async def main() -> None:
+        seen: list[bytes] = []
+
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(b'INFO {"gateway":"east"}\r\n')
+            with contextlib.suppress(ConnectionError):
+                while data := await r.read(1000):
+                    seen.append(data)
+                    w.write(b"PONG\r\n")
+            w.close()
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        async with DelayProxy("127.0.0.1", port, gateway_source="west") as proxy:
+            for cluster, ok in (("eu", False), ("west", True)):
+                r, w = await asyncio.open_connection(*proxy.address)
+                assert (await r.readline()).startswith(b"INFO")
+                w.write(b'CONNECT {"gateway":"%s","name":"X"}\r\nPING\r\n' % cluster.encode())
+                if ok:
+                    assert await asyncio.wait_for(r.readline(), 2) == b"PONG\r\n"
+                else:
+                    await _reset_or_eof(r)
+                w.close()
+            assert proxy.stats.rejected == 1
+            assert all(b'"eu"' not in x for x in seen) and any(b'"west"' in x for x in seen)
+        srv.close()
+
+    asyncio.run(main())
+
+
+def test_mesh_thread_cut_and_heal_one_pair():
+    """ProxyMeshThread.cut resets one pair only; heal lets it connect again."""
+    echo = _SyncEcho()
+    try:
+        with ProxyMeshThread(
+            {"x": ("127.0.0.1", echo.port)}, {("A", "x"): 0.0, ("B", "x"): 0.0}
+        ) as mesh:
+            mesh.cut("A", "x", "reset")
+            assert _sync_rtt(mesh.dial("B", "x"), 1)
+            with (
+                contextlib.suppress(ConnectionResetError),
+                socket.create_connection(mesh.dial("A", "x"), timeout=5) as s,
+            ):
+                assert s.recv(10) == b""
+            mesh.heal("A", "x")
+            assert _sync_rtt(mesh.dial("A", "x"), 1)
+            assert mesh.stats()[("A", "x")].connections_failed == 1
+    finally:
+        echo.close()
 
 
 # -- loopback only --------------------------------------------------------------------

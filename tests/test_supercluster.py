@@ -305,6 +305,38 @@ def test_reply_crosses_back_through_gr_mapping_before_inbox_interest_arrives():
     assert len(lost) >= 1
 
 
+def test_gr_mapped_reply_reaches_every_subscriber_of_its_subject():
+    """A _GR_ reply, once at the requester's server, goes to all its subject's subscribers.
+
+    nats-server's handleGatewayReply hands it to processMsgResults (local,
+    routes) and sendMsgToGateways with the real subject, so an ``_INBOX.>``
+    subscriber on every server of both clusters gets each reply once (checked
+    against nats-server 2.15.1, tests/conformance); the books balance.
+    """
+    from tests.test_accounting import check_books
+
+    wl = [
+        request_reply("a", {"count": 1, "servers": ["b-1"]}, servers=["a-1"], start="0.5s"),
+        {
+            "name": "spy",
+            "kind": "pubsub",
+            "subject": "_INBOX.>",
+            "publishers": {"count": 0, "rate": "1/s"},
+            "subscribers": {"per_server": 1, "start": "0.1s"},
+        },
+    ]
+    wl[0]["requesters"].pop("cluster")
+    r = sim.run(supercluster(wl, duration="1.5s"))
+    reqs = r.requests
+    assert len(reqs) > 10 and (reqs.outcome == "ok").all()
+    d = r.deliveries
+    d = d[(d.kind == "reply") & d.subscriber.str.startswith("spy.")]
+    per_server = d.groupby("server").msg_id.nunique()
+    assert dict(per_server) == dict.fromkeys(["a-1", "a-2", "b-1", "b-2"], len(reqs))
+    assert not d.duplicated(["msg_id", "sub_id"]).any()
+    check_books(r)
+
+
 def test_geo_failover_scenario():
     """geo-failover: east serves until stopped, then the nearest region, then east again."""
     r = sim.run(ROOT / "scenarios" / "geo-failover.yaml")

@@ -482,9 +482,13 @@ class Network:
         fn = cb.__func__
         if isinstance(owner, Server):
             me = owner.idx
-            if fn is Server.on_route_msg or fn is Server.on_route_fallback:
+            if (
+                fn is Server.on_route_msg
+                or fn is Server.on_route_fallback
+                or fn is Server.on_route_reply
+            ):
                 via = value[2]
-                kind = "route" if fn is Server.on_route_msg else "fallback"
+                kind = "fallback" if fn is Server.on_route_fallback else "route"
                 return ("r", min(via, me), max(via, me)), kind, me
             if fn is Server.on_route_sub:
                 return ("r", min(value[0], me), max(value[0], me)), "control", me

@@ -406,6 +406,16 @@ class Server:
         if msg.gr is not None and self.gw is not None and msg.gr[0] != self.cluster:
             self._send_mapped_reply(msg, t0)
             return
+        self._route_client(msg, expect, t0, LOCAL)
+
+    def _route_client(self, msg: Msg, expect: Expect, t0: float, via: int) -> None:
+        """Route a message as published here: local, peers, queue groups, gateways; book misses.
+
+        ``via`` is where it came from (LOCAL for a client's PUB; the gateway or
+        route hop a ``_GR_`` reply took to its requester's server).
+        """
+        me = self.idx
+        subject = msg.subject
         # local_plan and remote_view inlined when their caches hold
         plan = expect.plans.get(me)
         if plan is None or plan.gen != self.local.genid:
@@ -413,7 +423,7 @@ class Server:
         view = self._views.get(subject)
         if view is None or self._views_gen != self.remote.genid:
             view = self.remote_view(subject)
-        self._deliver_plan(plan, msg, t0, LOCAL)
+        self._deliver_plan(plan, msg, t0, via)
         delivered = bool(plan.plain)
         served: set[str] = set()
         if plan.queues or view.queues or expect.queues:
@@ -472,31 +482,59 @@ class Server:
         return bool(sent)
 
     def _send_mapped_reply(self, msg: Msg, t0: float) -> None:
-        """A reply to a ``_GR_``-mapped request goes straight back to the requester's cluster."""
-        home, target = msg.gr
-        ok = self.gw.send_direct(msg, t0, home, self.idx)
-        direct = DropReason.REPLY_ROUTED_DIRECT
-        self._drop_unreached(msg, t0, lambda srv: srv != target, direct)
-        if not ok:
-            self._drop_unreached(msg, t0, lambda srv: srv == target)
+        """A reply to a ``_GR_``-mapped request goes straight back to the requester's cluster.
+
+        Nothing is delivered here or elsewhere on the way (its subject is the
+        ``_GR_.`` one); the requester's server routes it to everyone owed
+        (:meth:`_reply_at_home`), so copies are booked there — or here, all
+        of them, when there is no gateway to that cluster.
+        """
+        if not self.gw.send_direct(msg, t0, msg.gr[0], self.idx):
+            self._lose_reply(msg, t0)
+
+    def _lose_reply(self, msg: Msg, t0: float) -> None:
+        """Book every owed copy of a ``_GR_`` reply that cannot reach its requester's server."""
+        self._drop_unreached(msg, t0, lambda srv: True)
         for q in msg.expect.queues:
-            self.trace.add_drop(msg.id, -1, q, self.idx, t0, direct)
+            self.trace.add_drop(msg.id, -1, q, self.idx, t0, self.queue_why(msg.expect.queues[q]))
         if msg.expect.total == 0:
             self.trace.add_drop(msg.id, -1, None, self.idx, t0, DropReason.NO_INTEREST)
 
     def on_gateway_reply(self, ev: Call) -> None:
-        """A ``_GR_`` reply arrives from another cluster: deliver it, or route it to its server."""
-        msg: Msg = ev._value[0]
+        """A ``_GR_`` reply arrives from another cluster: handle it, or route it to its server.
+
+        As ``handleGatewayReply`` (server/gateway.go): the gateway server sends
+        it over the route to the requester's server if that is another one
+        (:meth:`on_route_reply`), else handles it itself (:meth:`_reply_at_home`).
+        """
+        msg, via = ev._value
         t0 = self._start()
         self.gateway_in += 1
         target = msg.gr[1]
         if target == self.idx:
-            self._deliver_plan(self.local_plan(msg.expect, msg.subject), msg, t0, msg.origin)
+            self._reply_at_home(msg, t0, via)
         elif target in self.routes:
             link, on_msg, _ = self.routes[target]
-            link.send(t0, on_msg, (msg, None, self.idx))
-        if target != self.idx and target not in self.routes:
-            self._drop_unreached(msg, t0, lambda srv: srv == target)
+            link.send(t0, on_msg.__self__.on_route_reply, (msg, None, self.idx))
+        else:
+            self._lose_reply(msg, t0)
+
+    def on_route_reply(self, ev: Call) -> None:
+        """A ``_GR_`` reply routed here by this cluster's gateway server: handle it."""
+        msg, _, via = ev._value
+        self._reply_at_home(msg, self._start(), via)
+
+    def _reply_at_home(self, msg: Msg, t0: float, via: int) -> None:
+        """The requester's server routes a ``_GR_`` reply as if published here.
+
+        ``handleGatewayReply`` strips the prefix and calls ``processMsgResults``
+        (local subscriptions, routes — allowed route to route — and queue
+        groups), then ``sendMsgToGateways`` with the real subject "in case
+        they have interest on that reply subject": every subscription on the
+        reply subject in the supercluster gets it, not only the requester.
+        Checked against nats-server 2.15.1 (docs/conformance.md).
+        """
+        self._route_client(msg, msg.expect, t0, via)
 
     def on_gateway_msg(self, ev: Call) -> None:
         """A message arrives over a gateway: route it inside this cluster only.

@@ -42,6 +42,7 @@ def _cmd_real(args: argparse.Namespace) -> int:
         binary=args.nats_server,
         latency=not args.no_latency,
         intra_cluster_latency=args.intra_cluster_latency,
+        client_latency=args.client_latency,
     )
     out = Path(args.out) if args.out else Path("reports") / f"{scenario.name}-real"
     scenario_text = Path(args.scenario).read_text()
@@ -83,6 +84,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         binary=args.nats_server,
         latency=not args.no_latency,
         intra_cluster_latency=args.intra_cluster_latency,
+        client_latency=args.client_latency,
     )
     out = Path(args.out) if args.out else Path("reports") / f"{scenario.name}-compare"
     out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--intra-cluster-latency",
         action="store_true",
         help="also put every route behind a delay proxy (latency.intra_cluster's mean)",
+    )
+    p.add_argument(
+        "--client-latency",
+        action="store_true",
+        help="also put every server's client port behind a delay proxy (latency.client's mean)",
     )
 
 

@@ -13,8 +13,13 @@ one table with a row per check:
                      responders fault (share per cluster)
 ``outcomes``         request outcomes (ok, timeout, no_responders…)
 ``ordering``         deliveries out of publish order per (publisher, subscriber)
-``loss``             plain-subscriber copies missing against the union of both
-                     backends (a killed server's cost, side by side)
+``loss``             plain-subscriber copies missing against those owed: every
+                     publish matching a subscriber's subject while it was
+                     subscribed (first SUB to last UNSUB, in either backend), and
+                     anything either backend delivered (a fault's cost, side by side)
+``fault_loss``       per fault: those missing copies published from its start to
+                     the next fault (or the end), and how long after the fault's
+                     end the last of them was published — the recovery
 ``latency``          delivery/request latency percentiles (real figures only
                      mean something with emulated latency)
 
@@ -42,6 +47,7 @@ __all__ = [
     "compare_results",
     "delivery_pairs",
     "out_of_order",
+    "owed_pairs",
     "queue_stats",
     "served_shares",
 ]
@@ -138,6 +144,62 @@ def served_shares(result: Result, scenario: Scenario) -> dict[tuple[str, str, st
     return out
 
 
+def owed_pairs(result: Result) -> set[tuple[str, str, int]]:
+    """(plain subscriber, publisher, sequence) for every publish a subscriber was owed.
+
+    A subscriber is owed each publish matching its subject from its first
+    subscription to its last unsubscribe (open: the end of the run) — what a
+    lossless network would have delivered, whatever faults did to it.
+    """
+    from sim.subjects import subject_matches
+
+    subs = result.subscriptions
+    subs = subs[subs.queue.isna()]
+    pubs = result.messages[result.messages.kind == "publish"].set_index("msg_id")
+    s = _seq(result).join(pubs[["time", "subject"]])
+    out: set[tuple[str, str, int]] = set()
+    rows = list(zip(s.client, s.seq, s.time, s.subject, strict=True))
+    for sub, g in subs.groupby("client"):
+        lo = g.t_sub.min()
+        hi = math.inf if g.t_unsub.isna().any() else g.t_unsub.max()
+        pattern = g.subject.iloc[0]
+        match = {x: subject_matches(pattern, x) for x in set(s.subject.dropna())}
+        out.update((sub, c, int(k)) for c, k, t, x in rows if lo <= t < hi and match.get(x))
+    return out
+
+
+def _lost_times(result: Result, union: set, got: set) -> list[float]:
+    """Publish times of the copies in ``union`` (subscriber, client, seq) not in ``got``."""
+    s = _seq(result)
+    m = result.messages.set_index("msg_id").time
+    when = {(c, int(k)): float(m[i]) for i, c, k in zip(s.index, s.client, s.seq, strict=True)}
+    return sorted(when[(c, k)] for _, c, k in union - got if (c, k) in when)
+
+
+def _fault_rows(scenario: Scenario, lost: dict[str, list[float]]) -> list[dict]:
+    """One ``fault_loss`` row per scheduled fault: copies lost in its window, and recovery."""
+    faults = sorted(scenario.faults, key=lambda f: f.at)
+    rows = []
+    for i, f in enumerate(faults):
+        hi = faults[i + 1].at if i + 1 < len(faults) else math.inf
+        end = f.at + (f.duration or 0.0)
+        cells = []
+        for name in ("sim", "real"):
+            times = [t for t in lost[name] if f.at <= t < hi]
+            cells.append(f"{len(times)}, last {max(times) - end:+.2f}s" if times else "0")
+        rows.append(
+            _row(
+                "fault_loss",
+                f"{f.action} at {f.at:g}s",
+                *cells,
+                None,
+                "copies lost published from the fault to the next; "
+                "last: its publish time after the fault's end",
+            )
+        )
+    return rows
+
+
 def _row(check: str, scope: str, sim: Any, real: Any, agree: bool | None, note: str = "") -> dict:
     return {"check": check, "scope": scope, "sim": sim, "real": real, "agree": agree, "note": note}
 
@@ -161,7 +223,8 @@ def compare_results(scenario: Scenario, simr: Result, realr: Result) -> pd.DataF
                 f"; {fault_note}" if fault_note else ""
             )
         rows.append(_row("delivery_set", sub, len(a), len(b), a == b, note))
-    # loss against the union of both
+    # loss against what was owed (or delivered by either)
+    union |= owed_pairs(simr) | owed_pairs(realr)
     if union:
         got_s = {(s, *x) for s, v in ps.items() for x in v}
         got_r = {(s, *x) for s, v in pr.items() for x in v}
@@ -174,10 +237,15 @@ def compare_results(scenario: Scenario, simr: Result, realr: Result) -> pd.DataF
                 len(union - got_s),
                 len(union - got_r),
                 len(union - got_s) == len(union - got_r),
-                f"copies missing against the union ({len(union)}); "
+                f"copies missing against those owed ({len(union)}); "
                 f"sim books {len(sim_drops)} drops",
             )
         )
+        lost = {
+            "sim": _lost_times(simr, union, got_s),
+            "real": _lost_times(realr, union, got_r),
+        }
+        rows += _fault_rows(scenario, lost)
     # queue groups
     qs, qr = queue_stats(simr), queue_stats(realr)
     for key in sorted(set(qs) | set(qr)):
@@ -272,6 +340,7 @@ def compare(
     binary: str | None = None,
     latency: bool = True,
     intra_cluster_latency: bool = False,
+    client_latency: bool = False,
 ) -> tuple[pd.DataFrame, Result, Result]:
     """Run the simulation and the real backend with one seed; return (table, sim, real)."""
     from sim.real import run_real
@@ -287,6 +356,7 @@ def compare(
         binary=binary,
         latency=latency,
         intra_cluster_latency=intra_cluster_latency,
+        client_latency=client_latency,
     )
     return compare_results(scenario, simr, realr), simr, realr
 

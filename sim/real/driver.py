@@ -47,6 +47,8 @@ APPLIED_FAULTS = (
     "stop_responders",
     "start_responders",
     "latency",
+    "link_down",
+    "partition",
     "join",
     "lame_duck",
 )
@@ -173,6 +175,8 @@ class _Run:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.notes: list[str] = []
         self.end = scenario.duration
+        #: proxy keys a running latency / cut fault changed, by id(fault)
+        self._keys: dict[int, Any] = {}
 
     def now(self) -> float:
         assert self.loop is not None
@@ -447,10 +451,11 @@ class _Run:
                 )
                 return
             self.control.change(keys, ch.add, ch.factor)
-            self._keys = getattr(self, "_keys", {})
             self._keys[id(f)] = keys
             for src, dst in keys:
                 self.rec.event(self.now(), dst[3:], "latency", f"{src}->{dst}", ch.add)
+        elif action in ("link_down", "partition"):
+            self._cut(f, action)
         elif action == "join":
             names = resolve_names(self.scenario, f.join)
             for n in names:
@@ -469,10 +474,33 @@ class _Run:
         if action in ("crash", "stop_responders", "start_responders", "kill_clients"):
             await self._apply_old(f, action)
 
+    def _cut(self, f: Any, action: str) -> None:
+        """Cut the proxies on the routes and gateways between the fault's groups.
+
+        ``link_down`` resets them (``silent``: blackholes), ``partition``
+        blackholes them, as the model does (sim/faults.py).  Client connections
+        do not go through proxies, so they are never cut.
+        """
+        groups = [resolve_names(self.scenario, g) for g in f.target]
+        keys = self.control.keys_between(groups) if self.control is not None else []
+        if not keys:
+            self.notes.append(f"{action} at {f.at}s not applied: no proxy between the groups")
+            return
+        mode = "blackhole" if action == "partition" or f.silent else "reset"
+        self.control.cut(keys, mode)
+        self._keys[id(f)] = (keys, mode)
+        for src, dst in keys:
+            self.rec.event(self.now(), dst[3:], action, f"{src}->{dst} {mode}")
+
     async def _undo(self, f: Any, action: str) -> None:
         loop = asyncio.get_running_loop()
+        if action in ("link_down", "partition"):
+            keys, mode = self._keys.pop(id(f), ([], ""))
+            if keys:
+                self.control.heal(keys, mode)
+                self.rec.event(self.now(), None, "heal", f"{action}: {len(keys)} proxies")
         if action == "latency":
-            keys = getattr(self, "_keys", {}).pop(id(f), [])
+            keys = self._keys.pop(id(f), [])
             if keys:
                 self.control.restore(keys, f.latency.add, f.latency.factor)
         elif action == "lame_duck":
@@ -572,10 +600,18 @@ class _Run:
         finally:
             for t in tasks:
                 t.cancel()
+            self._check_client_proxies()
             for c in self.clients:
                 if c.nc is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(c.nc.close(), 2.0)
+
+    def _check_client_proxies(self) -> None:
+        """Note every client left on a server's real client port while client proxies are on."""
+        proxied = {p.port for p in self.servers.servers.values() if p.client_addr is not None}
+        for c in self.clients:
+            if c.nc is not None and c.nc.is_connected and c.nc.connected_url.port in proxied:
+                self.notes.append(f"client {c.name} bypassed its client proxy (a real port)")
 
 
 def drive(
@@ -583,7 +619,8 @@ def drive(
 ) -> tuple[Recorder, list[str]]:
     """Run ``scenario``'s workloads and faults on ``servers``; return the recorder and notes.
 
-    ``control`` (a :class:`sim.real.latency.LatencyControl`) applies ``latency`` faults.
+    ``control`` (a :class:`sim.real.latency.ProxyControl`) applies ``latency``,
+    ``link_down`` and ``partition`` faults.
     """
     run = _Run(scenario, servers, seed, control)
     asyncio.run(run.run())

@@ -1,15 +1,18 @@
-"""Emulated latency for a real run: which delay proxies exist, and latency faults on them.
+"""The delay proxies of a real run: which exist, and the faults applied through them.
 
 One :class:`~sim.real.proxy.ProxyMeshThread` carries every proxy of a run.
-Its destinations are named ``gw:<server>`` (that server's gateway port) and
-``rt:<server>`` (its route port); its sources are a cluster for gateway
-proxies (every server of a cluster dials the same proxy, the proxy cannot
-tell them apart on loopback) and a server for route proxies (one per
-(source server, destination server) pair).
+Its destinations are named ``gw:<server>`` (that server's gateway port),
+``rt:<server>`` (its route port) and ``cl:<server>`` (its client port); its
+sources are a cluster for gateway proxies (every server of a cluster dials
+the same proxy, the proxy cannot tell them apart on loopback), a server for
+route proxies (one per (source server, destination server) pair) and
+:data:`CLIENTS` for client proxies (one per server, with ``client_latency``).
 
-:class:`LatencyControl` applies a scenario's ``latency`` faults to those
+:class:`ProxyControl` applies a scenario's ``latency`` faults to those
 proxies as the model does (``base × factor + add``, stacked, undone at the
-end of ``for``).
+end of ``for``), and its ``link_down`` / ``partition`` faults by cutting them
+(:meth:`~sim.real.proxy.DelayProxy.cut`).  Paths such a fault crosses get a
+proxy even without emulated latency (:func:`fault_paths`, delay 0).
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ from typing import Any
 from sim.rng import Dist
 from sim.scenario.spec import Scenario
 
-__all__ = ["LatencyControl", "gateway_delays", "route_delays"]
+__all__ = [
+    "CLIENTS",
+    "ProxyControl",
+    "client_delays",
+    "fault_paths",
+    "gateway_delays",
+    "route_delays",
+]
+
+#: the source name of client proxies: all clients share one per server
+CLIENTS = "clients"
 
 
 def gateway_delays(scenario: Scenario) -> dict[tuple[str, str], float]:
@@ -68,8 +81,51 @@ def route_delays(scenario: Scenario, intra_cluster: bool = False) -> dict[tuple[
     return out
 
 
-class LatencyControl:
-    """Change and restore the delays of a run's proxies for ``latency`` faults.
+def client_delays(scenario: Scenario) -> dict[str, float]:
+    """Return the one-way client-connection delay (s) for each server's client proxy.
+
+    ``topology.latency.client``'s mean, the same for every server: one proxy
+    per server carries all its clients, as the model gives every client
+    connection the same distribution.
+    """
+    d = _mean(scenario.topology.latency.client)
+    return dict.fromkeys(scenario.topology.server_cluster(), d)
+
+
+def fault_paths(scenario: Scenario) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """The routes and gateways ``link_down`` / ``partition`` faults cut, to put behind proxies.
+
+    Returns ``(routes, gateways)``: (source server, destination server) pairs
+    of one cluster, both directions, and (source cluster, destination server)
+    pairs — for a fault between two clusters every server of each is a
+    destination of the other.
+    """
+    from sim.scenario.checks import resolve_names
+
+    cluster = scenario.topology.server_cluster()
+    routes: set[tuple[str, str]] = set()
+    gateways: set[tuple[str, str]] = set()
+    for f in scenario.faults:
+        if f.action == "link_down":
+            groups = [resolve_names(scenario, g) for g in f.link_down]
+        elif f.action == "partition":
+            groups = [resolve_names(scenario, g) for g in f.partition]
+        else:
+            continue
+        for g1, g2 in combinations(groups, 2):
+            for a in g1:
+                for b in g2:
+                    if a == b:
+                        continue
+                    if cluster[a] == cluster[b]:
+                        routes |= {(a, b), (b, a)}
+                    else:
+                        gateways |= {(cluster[a], b), (cluster[b], a)}
+    return routes, gateways
+
+
+class ProxyControl:
+    """Change and restore the delays of a run's proxies, cut and heal them, for faults.
 
     Parameters
     ----------
@@ -87,6 +143,8 @@ class LatencyControl:
         self.base = dict(base)
         self.cluster = cluster
         self.stacks: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        #: cuts in force per proxy key: their modes, in order ("reset" / "blackhole")
+        self.cuts: dict[tuple[str, str], list[str]] = {}
 
     def keys_between(self, groups: list[list[str]]) -> list[tuple[str, str]]:
         """The proxy keys that carry traffic between servers of different groups."""
@@ -124,3 +182,21 @@ class LatencyControl:
             if (add, factor) in stack:
                 stack.remove((add, factor))
             self._apply(k)
+
+    def cut(self, keys: list[tuple[str, str]], mode: str) -> None:
+        """Cut the proxies ``keys`` (``"reset"`` or ``"blackhole"``); cuts stack."""
+        for k in keys:
+            modes = self.cuts.setdefault(k, [])
+            modes.append(mode)
+            self.mesh.cut(k[0], k[1], "reset" if "reset" in modes else mode)
+
+    def heal(self, keys: list[tuple[str, str]], mode: str) -> None:
+        """Undo one :meth:`cut`; a proxy forwards again when no cut holds it."""
+        for k in keys:
+            modes = self.cuts.get(k, [])
+            if mode in modes:
+                modes.remove(mode)
+            if modes:
+                self.mesh.cut(k[0], k[1], "reset" if "reset" in modes else modes[0])
+            else:
+                self.mesh.heal(k[0], k[1])

@@ -10,7 +10,13 @@ is forwarded to one target; the bytes of each direction wait in an in-order queu
 * a delay change (:meth:`DelayProxy.set_delay`) applies to bytes read after it, and a
   lower delay never lets new bytes overtake old ones (release times never decrease);
 * EOF is forwarded as a half-close (``shutdown(SHUT_WR)``) after the queued bytes, and a
-  connection reset closes both sides (with an RST where the platform allows it).
+  connection reset closes both sides (with an RST where the platform allows it);
+* a proxy can be cut (:meth:`DelayProxy.cut`) — ``"reset"``: its connections are
+  reset and new ones refused; ``"blackhole"``: nothing is forwarded (bytes wait, new
+  connections are held before reaching the target) — and healed
+  (:meth:`DelayProxy.heal`): held bytes then go out in order, like TCP retransmitting
+  after a path comes back.  This is how ``link_down`` and ``partition`` faults are
+  applied for real.
 
 :class:`DelayProxy` runs in the caller's event loop (``await proxy.start()``);
 :class:`ProxyThread` hosts one in a daemon thread with its own loop, for synchronous
@@ -29,6 +35,7 @@ import asyncio
 import collections
 import contextlib
 import ipaddress
+import json
 import socket
 import struct
 import threading
@@ -47,6 +54,13 @@ __all__ = [
 ]
 
 READ_CHUNK = 65536
+#: how a cut proxy treats its connections (see DelayProxy.cut)
+CUT_MODES = ("reset", "blackhole")
+#: a connection opened into a blackhole is reset after this long, healed or not:
+#: what the dialler sees as a dial timeout (nats-server DEFAULT_ROUTE_DIAL, 1 s,
+#: for routes and gateways; its SYN is lost and the kernel's first retransmission
+#: comes only after 1 s — here the kernel has completed the handshake instead)
+BLACKHOLE_DIAL_TIMEOUT = 1.0
 DEFAULT_MAX_BUFFER = 16 * 1024 * 1024
 
 # A delay as given by callers: one number (both directions) or (up, down).
@@ -84,6 +98,7 @@ class ProxyStats:
     resets: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    rejected: int = 0  # gateway connections from another source (see gateway_source)
 
 
 def check_target(host: str, allow: Iterable[str] = ()) -> None:
@@ -125,6 +140,17 @@ def _abort(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+def _gateway_of(line: bytes) -> str | None:
+    """The ``gateway`` field of a ``CONNECT {json}`` protocol line, else None."""
+    if not line.startswith(b"CONNECT "):
+        return None
+    try:
+        info = json.loads(line[8:])
+    except ValueError:
+        return None
+    return info.get("gateway") if isinstance(info, dict) else None
+
+
 class _Pipe:
     """One direction of one connection: read → delay queue → write, in order."""
 
@@ -151,11 +177,19 @@ class _Pipe:
         loop = asyncio.get_running_loop()
         proxy = self.conn.proxy
         try:
+            first = None
+            if self.direction == "up" and proxy.gateway_source is not None:
+                first = await self._connect_line()
+                if first is None:
+                    return
             while True:
                 while self.buffered >= proxy.max_buffer:
                     self.space.clear()
                     await self.space.wait()
-                data = await self.reader.read(READ_CHUNK)
+                if first is not None:
+                    data, first = first, None
+                else:
+                    data = await self.reader.read(READ_CHUNK)
                 delay = self.conn.delay(self.direction)
                 # Release times never decrease: a lower new delay cannot let new
                 # bytes overtake queued ones (they leave right after them instead).
@@ -171,9 +205,31 @@ class _Pipe:
         except (ConnectionError, OSError):
             self.conn.reset()
 
+    async def _connect_line(self) -> bytes | None:
+        """Read the dialler's first line; reset unless it is a CONNECT from the right gateway.
+
+        nats-server's gateway CONNECT carries ``"gateway": <its cluster>``
+        (gateway.go ``sendGatewayConnect``).  Returns the bytes read so far
+        (to be forwarded), or None after a reset.
+        """
+        proxy = self.conn.proxy
+        buf = b""
+        while b"\r\n" not in buf and len(buf) < READ_CHUNK:
+            data = await self.reader.read(READ_CHUNK)
+            if not data:
+                return buf
+            buf += data
+        line = buf.split(b"\r\n", 1)[0]
+        if _gateway_of(line) != proxy.gateway_source:
+            proxy.stats.rejected += 1
+            self.conn.reset()
+            return None
+        return buf
+
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        stats = self.conn.proxy.stats
+        proxy = self.conn.proxy
+        stats = proxy.stats
         try:
             while True:
                 while not self.queue:
@@ -182,6 +238,8 @@ class _Pipe:
                 release, _ = self.queue[0]
                 while (wait := release - loop.time()) > 0:
                     await asyncio.sleep(wait)
+                if not proxy.forwarding.is_set():
+                    await proxy.forwarding.wait()
                 # Everything due now goes out in one write, still in queue order.
                 now = loop.time()
                 parts: list[bytes] = []
@@ -246,6 +304,7 @@ class _Connection:
         t_writer: asyncio.StreamWriter,
     ) -> None:
         self.writers = [c_writer, t_writer]
+        self.proxy.live.add(self)
         up = _Pipe(self, "up", c_reader, t_writer)
         down = _Pipe(self, "down", t_reader, c_writer)
         self.tasks = [
@@ -257,6 +316,7 @@ class _Connection:
         try:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         finally:
+            self.proxy.live.discard(self)
             for t in self.tasks:
                 t.cancel()
             for w in self.writers:
@@ -290,6 +350,16 @@ class DelayProxy:
         addresses of namespaces the run created itself).
     max_buffer
         Bytes queued per direction before the proxy stops reading (backpressure).
+    dial_timeout
+        How long a connection opened while the proxy is blackholed is held before
+        it is reset (:data:`BLACKHOLE_DIAL_TIMEOUT`).
+    gateway_source
+        For a proxy in front of a nats-server gateway port: the only gateway
+        (cluster) name its dialers may give in their CONNECT; any other is reset
+        before its CONNECT is forwarded.  nats-server passes the URLs it dials
+        for a remote cluster on to other clusters (gateway.go
+        ``gossipGatewaysToInboundGateway``), so a proxy meant for one source
+        cluster is otherwise dialled by others too, past their own proxies.
     """
 
     def __init__(
@@ -306,6 +376,8 @@ class DelayProxy:
         allow: Iterable[str] = (),
         max_buffer: int = DEFAULT_MAX_BUFFER,
         name: str | None = None,
+        dial_timeout: float = BLACKHOLE_DIAL_TIMEOUT,
+        gateway_source: str | None = None,
     ) -> None:
         allow = tuple(allow)
         check_target(target_host, allow)
@@ -325,9 +397,51 @@ class DelayProxy:
         self.source_delays: dict[str, Delays] = {
             k: Delays.of(v) for k, v in (source_delays or {}).items()
         }
+        self.dial_timeout = float(dial_timeout)
+        self.gateway_source = gateway_source
         self.stats = ProxyStats()
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self.live: set[_Connection] = set()
+        #: None while healthy, else the CUT_MODES entry in force
+        self.cut_mode: str | None = None
+        self._forwarding: asyncio.Event | None = None
+
+    @property
+    def forwarding(self) -> asyncio.Event:
+        """Set while bytes may flow (cleared by a ``blackhole`` cut); the proxy loop's."""
+        if self._forwarding is None:
+            self._forwarding = asyncio.Event()
+            self._forwarding.set()
+        return self._forwarding
+
+    # -- cuts -----------------------------------------------------------------------
+
+    def cut(self, mode: str = "reset") -> None:
+        """Cut the path: ``"reset"`` or ``"blackhole"`` (see the module docstring).
+
+        ``reset`` aborts every proxied connection with an RST now, and resets each
+        new one on accept until :meth:`heal` — what both ends see when a link
+        between them breaks loudly.  ``blackhole`` forwards nothing until
+        :meth:`heal` — a silent path where the ends find out only by their own
+        pings — and holds each new connection for ``dial_timeout`` before
+        resetting it, as a dial into a blackhole times out.  Call it from the
+        proxy's loop (:class:`ProxyThread` and :class:`ProxyMeshThread` do).
+        """
+        if mode not in CUT_MODES:
+            raise ValueError(f"cut mode must be one of {CUT_MODES}, not {mode!r}")
+        self.cut_mode = mode
+        if mode == "blackhole":
+            self.forwarding.clear()
+        else:
+            self.forwarding.set()
+            for conn in list(self.live):
+                conn.reset()
+
+    def heal(self) -> None:
+        """End a cut: new connections are forwarded, held bytes go out in order."""
+        self.cut_mode = None
+        self.forwarding.set()
 
     # -- delays ---------------------------------------------------------------------
 
@@ -426,7 +540,12 @@ class DelayProxy:
         peer = c_writer.get_extra_info("peername")
         source = peer[0] if peer else None
         try:
+            refused = self.cut_mode is not None
+            if self.cut_mode == "blackhole":
+                await asyncio.sleep(self.dial_timeout)  # then reset, even if healed since
             try:
+                if refused:
+                    raise ConnectionRefusedError
                 t_reader, t_writer = await asyncio.open_connection(
                     self.target_host, self.target_port
                 )
@@ -523,6 +642,17 @@ class ProxyThread:
             return self.proxy.set_delay(delay, up=up, down=down, source=source)
         return self._lt.call_sync(self.proxy.set_delay, delay, up=up, down=down, source=source)
 
+    def cut(self, mode: str = "reset") -> None:
+        """Thread-safe :meth:`DelayProxy.cut`."""
+        self._call(self.proxy.cut, mode)
+
+    def heal(self) -> None:
+        """Thread-safe :meth:`DelayProxy.heal`."""
+        self._call(self.proxy.heal)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        return fn(*args) if self._lt is None else self._lt.call_sync(fn, *args)
+
     @property
     def address(self) -> tuple[str, int]:
         """``(host, port)`` to dial."""
@@ -555,6 +685,9 @@ class ProxyMesh:
         its own proxy; pairs not listed get none (dial the target directly).
     listen_host, allow, max_buffer
         Passed to each :class:`DelayProxy`.
+    gateway_sources
+        The pairs whose proxy fronts a gateway port: it accepts only gateway
+        CONNECTs from ``src_cluster`` (``DelayProxy(gateway_source=...)``).
 
     After :meth:`start`, :attr:`routes` maps ``src_cluster → {dst_server: (host,
     port)}``: the address each source cluster's servers should dial for each
@@ -569,7 +702,9 @@ class ProxyMesh:
         listen_host: str = "127.0.0.1",
         allow: Iterable[str] = (),
         max_buffer: int = DEFAULT_MAX_BUFFER,
+        gateway_sources: Iterable[tuple[str, str]] = (),
     ) -> None:
+        gateway_sources = set(gateway_sources)
         self.targets = {k: (h, int(p)) for k, (h, p) in targets.items()}
         allow = tuple(allow)
         self.proxies: dict[tuple[str, str], DelayProxy] = {}
@@ -587,6 +722,7 @@ class ProxyMesh:
                 allow=allow,
                 max_buffer=max_buffer,
                 name=f"{src}->{dst}",
+                gateway_source=src if (src, dst) in gateway_sources else None,
             )
 
     def dial(self, src_cluster: str, dst_server: str) -> tuple[str, int]:
@@ -628,6 +764,14 @@ class ProxyMesh:
     ) -> Delays:
         """Change one pair's delays (call from the mesh's loop)."""
         return self.proxies[(src_cluster, dst_server)].set_delay(delay, up=up, down=down)
+
+    def cut(self, src_cluster: str, dst_server: str, mode: str = "reset") -> None:
+        """Cut one pair's proxy (call from the mesh's loop); see :meth:`DelayProxy.cut`."""
+        self.proxies[(src_cluster, dst_server)].cut(mode)
+
+    def heal(self, src_cluster: str, dst_server: str) -> None:
+        """Heal one pair's proxy (call from the mesh's loop)."""
+        self.proxies[(src_cluster, dst_server)].heal()
 
     def stats(self) -> dict[tuple[str, str], ProxyStats]:
         """Counters per (source cluster, destination server)."""
@@ -677,6 +821,17 @@ class ProxyMeshThread:
         return self._lt.call_sync(
             self.mesh.set_delay, src_cluster, dst_server, delay, up=up, down=down
         )
+
+    def cut(self, src_cluster: str, dst_server: str, mode: str = "reset") -> None:
+        """Thread-safe :meth:`ProxyMesh.cut`."""
+        self._call(self.mesh.cut, src_cluster, dst_server, mode)
+
+    def heal(self, src_cluster: str, dst_server: str) -> None:
+        """Thread-safe :meth:`ProxyMesh.heal`."""
+        self._call(self.mesh.heal, src_cluster, dst_server)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        return fn(*args) if self._lt is None else self._lt.call_sync(fn, *args)
 
     def dial(self, src_cluster: str, dst_server: str) -> tuple[str, int]:
         """Address *src_cluster*'s servers should dial to reach *dst_server*."""

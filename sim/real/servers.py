@@ -44,6 +44,7 @@ __all__ = [
     "find_nats_server",
     "free_port",
     "nats_server_version",
+    "reserve_port",
 ]
 
 #: nats-server refuses a lame_duck_duration below 30 s ("minimum is 30 seconds"); it
@@ -101,18 +102,35 @@ LISTEN_PORTS = (20000, 32000)
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free now, outside the ephemeral range."""
+    with reserve_port() as s:
+        return s.getsockname()[1]
+
+
+def reserve_port(taken: set[int] | frozenset[int] = frozenset()) -> socket.socket:
+    """Bind and return a socket holding a free port on 127.0.0.1 (not in ``taken``).
+
+    The socket is bound with SO_REUSEADDR and never listens: nats-server (Go
+    listeners set SO_REUSEADDR too) can still listen on the port while it is
+    held, but a plain bind — another run's port check — fails, so two runs on
+    one machine cannot pick the same port between the check and the server's
+    listen (seen: "bind: address already in use" at a server's start).
+    """
     pick = random.SystemRandom()
     for _ in range(200):
         port = pick.randrange(*LISTEN_PORTS)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        if port in taken:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        return s
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @dataclass
@@ -130,11 +148,14 @@ class ServerProc:
     proc: subprocess.Popen | None = None
     stopped: bool = False
     extra: dict = field(default_factory=dict)
+    #: the address clients dial instead of ``port`` (a client delay proxy), if any
+    client_addr: tuple[str, int] | None = None
 
     @property
     def url(self) -> str:
-        """The client URL of the server."""
-        return f"nats://127.0.0.1:{self.port}"
+        """The client URL of the server (its client proxy's, if it has one)."""
+        host, port = self.client_addr or ("127.0.0.1", self.port)
+        return f"nats://{host}:{port}"
 
 
 class ServerSet:
@@ -173,19 +194,23 @@ class ServerSet:
         self._dead = socket.socket()
         self._dead.bind(("127.0.0.1", 0))
         self.servers: dict[str, ServerProc] = {}
+        #: the sockets holding every port of the set until stop() (see reserve_port)
+        self._held: list[socket.socket] = []
         for sname, cname in scenario.topology.server_cluster().items():
             self.servers[sname] = ServerProc(
                 sname,
                 cname,
-                free_port(),
-                free_port(),
-                free_port(),
-                free_port(),
+                *(self._port() for _ in range(4)),
                 self.dir / f"{sname}.conf",
                 self.dir / f"{sname}.log",
             )
         self.by_port = {s.port: s.name for s in self.servers.values()}
         _LIVE.add(self)
+
+    def _port(self) -> int:
+        s = reserve_port({h.getsockname()[1] for h in self._held})
+        self._held.append(s)
+        return s.getsockname()[1]
 
     # ------------------------------------------------------------ configs
     def config_text(self, s: ServerProc) -> str:
@@ -193,12 +218,18 @@ class ServerSet:
         topo = self.scenario.topology
         spec = topo.clusters[s.cluster]
         members = spec.server_names(s.cluster)
-        seeds = spec.routes if spec.routes is not None else [m for m in members if m != s.name]
+        if spec.routes is not None:
+            seeds = list(spec.routes)
+        elif self._one_sided(spec) and not s.extra.get("dial_all"):
+            seeds = members[members.index(s.name) + 1 :]
+        else:
+            seeds = members
         seeds = [m for m in seeds if m != s.name]
         routes = ", ".join(f'"{self._route(s.name, self.servers[m])}"' for m in seeds)
         lines = [
             f'server_name: "{s.name}"',
             f"listen: 127.0.0.1:{s.port}",
+            *self._client_advertise(s),
             f"http: 127.0.0.1:{s.http_port}",
             f'pid_file: "{self.dir / (s.name + ".pid")}"',
             "ping_interval: " + f'"{int(topo.server.ping_interval)}s"',
@@ -231,6 +262,7 @@ class ServerSet:
                 "gateway {",
                 f'  name: "{s.cluster}"',
                 f"  listen: 127.0.0.1:{s.gateway_port}",
+                *self._gateway_advertise(),
                 "  gateways: [",
                 *gws,
                 "  ]",
@@ -238,13 +270,44 @@ class ServerSet:
             ]
         return "\n".join(lines) + "\n"
 
+    def set_client_proxies(self, addrs: dict[str, tuple[str, int]]) -> None:
+        """Clients reach server ``name`` through ``addrs[name]`` (a delay proxy)."""
+        for name, addr in addrs.items():
+            self.servers[name].client_addr = addr
+            self.by_port[addr[1]] = name
+
+    def _client_advertise(self, s: ServerProc) -> list[str]:
+        # A server's INFO tells its clients the client URLs of its cluster
+        # (connect_urls, the servers' client_advertise), and nats-py adds them to
+        # its reconnect pool: advertising the proxy keeps a client that moves
+        # after a crash or lame duck behind a proxy.
+        if s.client_addr is None:
+            return []
+        return [f'client_advertise: "{s.client_addr[0]}:{s.client_addr[1]}"']
+
+    def _one_sided(self, spec: object) -> bool:
+        """Whether a cluster's routes go through proxies: an explicit full mesh with route_url."""
+        return self.route_url is not None and getattr(spec, "routes", None) is None
+
     def _advertise(self, spec: object) -> list[str]:
         # Routes behind delay proxies in an explicit full mesh: gossip would make
         # servers dial each other's real route port ("implicit routes") before
         # the configured dial through the proxy lands, bypassing the delay.  The
         # advertised route address is a port that refuses, so implicit dials
         # fail (they are not retried) and only configured routes remain.
-        if self.route_url is None or getattr(spec, "routes", None) is not None:
+        if not self._one_sided(spec):
+            return []
+        return [f'  advertise: "127.0.0.1:{self._dead.getsockname()[1]}"']
+
+    def _gateway_advertise(self) -> list[str]:
+        # Gateways behind proxies: a server's INFO gossips the gateway URLs of its
+        # cluster (its own advertised one and those its routes told it), and the
+        # remote adds them to the URLs it dials on every reconnect, in random order
+        # (gateway.go: gatewayCfg.updateURLs, solicitGateway) — after a reconnect
+        # it could dial a real gateway port and bypass the proxy.  Advertising a
+        # port that refuses makes such a dial fail at once, and solicitGateway
+        # moves on to the next URL: a configured proxy.
+        if self.gateway_url is None:
             return []
         return [f'  advertise: "127.0.0.1:{self._dead.getsockname()[1]}"']
 
@@ -257,10 +320,33 @@ class ServerSet:
     def start(self, names: list[str] | None = None, wait: bool = True) -> None:
         """Start the servers (all by default) and wait until the network is up."""
         names = list(self.servers) if names is None else names
-        for n in names:
+        # In a cluster whose routes go through proxies each route is dialled by
+        # one side only (the earlier server; two routes crossing in the proxies'
+        # delay were both dropped as duplicates, and the pair stayed unrouted for
+        # nats-server's 1 s redial, route.go reConnectToRoute).  So later servers
+        # start first and listen before the earlier ones dial them.
+        topo = self.scenario.topology
+        order = {
+            name: i
+            for c, spec in topo.clusters.items()
+            if self._one_sided(spec)
+            for i, name in enumerate(spec.server_names(c))
+        }
+        for n in sorted(names, key=lambda n: -order.get(n, -1)):
             self._spawn(self.servers[n])
+            if n in order:
+                self._wait_listening(self.servers[n])
+        for n in names:
+            self.servers[n].extra["dial_all"] = True
         if wait:
             self.wait_ready(names)
+
+    def _wait_listening(self, s: ServerProc, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._get(s, "/healthz") is None and time.monotonic() < deadline:
+            if s.proc is not None and s.proc.poll() is not None:
+                raise NatsimError(f"nats-server {s.name} exited: {self._tail(s)}")
+            time.sleep(0.01)
 
     def joining(self) -> set[str]:
         """The servers a ``join`` fault starts later (not running before its ``at``)."""
@@ -344,8 +430,19 @@ class ServerSet:
         routez = self._get(s, "/routez")
         if routez is None:
             return False
-        peers = {r.get("remote_name") or r.get("remote_id") for r in routez.get("routes", [])}
-        if len(peers) < len(live):
+        # nats-server 2.10+ pools routes (cluster.pool_size connections per peer,
+        # plus one pinned to $SYS): an account's messages and interest use one of
+        # the pool, so a peer counts once every pool connection is up (they come
+        # up one after another, each a handshake through the route's proxy)
+        if "pool" not in s.extra:
+            varz = self._get(s, "/varz") or {}
+            s.extra["pool"] = max(1, int((varz.get("cluster") or {}).get("pool_size") or 1))
+        count: dict[str, int] = {}
+        for r in routez.get("routes", []):
+            if r.get("account") is None:
+                peer = r.get("remote_name") or r.get("remote_id")
+                count[peer] = count.get(peer, 0) + 1
+        if sum(1 for n in live if count.get(n, 0) >= s.extra["pool"]) < len(live):
             return False
         if len(self.scenario.topology.clusters) > 1:
             others = {
@@ -361,6 +458,20 @@ class ServerSet:
             if not others <= set(gwz.get("outbound_gateways") or {}):
                 return False
         return True
+
+    def gateway_dials(self) -> dict[str, dict[str, int]]:
+        """Each running server's outbound gateways: remote cluster → the port it dialled."""
+        out: dict[str, dict[str, int]] = {}
+        for s in self.servers.values():
+            if s.stopped or s.proc is None or s.proc.poll() is not None:
+                continue
+            gwz = self._get(s, "/gatewayz") or {}
+            out[s.name] = {
+                c: int(ob["connection"]["port"])
+                for c, ob in (gwz.get("outbound_gateways") or {}).items()
+                if ob.get("connection")
+            }
+        return out
 
     def _tail(self, s: ServerProc | str) -> str:
         if isinstance(s, str):
@@ -392,6 +503,9 @@ class ServerSet:
                 s.proc.wait(timeout=5)
             else:
                 return
+        # a (re)joining server dials all its peers at once, as a configured full
+        # mesh does; theirs only come on their next 1 s redial
+        s.extra["dial_all"] = True
         self._spawn(s)
         if wait:
             self.wait_ready([name])
@@ -421,6 +535,8 @@ class ServerSet:
             s.proc = None
         _LIVE.discard(self)
         self._dead.close()
+        for h in self._held:
+            h.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> ServerSet:
