@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+from sim.scenario.spec import GLOBAL_ACCOUNT
+
 __all__ = ["Recorder"]
 
 
@@ -104,6 +106,9 @@ class Recorder:
             }
         )
         clients = pd.DataFrame(self.clients, columns=["client", "workload", "role", "server"])
+        # the real backend runs without accounts: everybody is in $G, as no user
+        clients["account"] = GLOBAL_ACCOUNT
+        clients["user"] = None
         events = pd.DataFrame(self.events, columns=["time", "server", "kind", "detail", "value"])
         m = pd.DataFrame(
             self.messages,
@@ -112,7 +117,8 @@ class Recorder:
                 "request_id",
             ],
         )  # fmt: skip
-        m.insert(8, "expected", np.full(len(m), -1, dtype=np.int64))
+        m.insert(7, "account", GLOBAL_ACCOUNT)
+        m.insert(9, "expected", np.full(len(m), -1, dtype=np.int64))
         messages = m.astype({"msg_id": "int64", "size": "int64", "request_id": "int64"})
         subs = pd.DataFrame(
             self.subscriptions,
@@ -127,6 +133,7 @@ class Recorder:
                 "t_unsub",
             ],
         )
+        subs.insert(5, "account", GLOBAL_ACCOUNT)
         subs["t_lost"] = np.nan
         subs["lost_reason"] = None
         d = pd.DataFrame(self.deliveries, columns=["msg_id", "sub_id", "server", "receive_time"])
