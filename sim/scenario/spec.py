@@ -44,6 +44,7 @@ __all__ = [
     "LatencyChange",
     "LatencySpec",
     "LinkSpec",
+    "MonitorSpec",
     "Names",
     "Placement",
     "PubSubWorkload",
@@ -773,6 +774,18 @@ class ChaosSpec(Frozen):
     workload: str | None = None
 
 
+class MonitorSpec(Frozen):
+    """Monitoring snapshots: sample every server's /varz-style counters every ``interval``.
+
+    Off unless the scenario has a ``monitor:`` key (``monitor: {}`` samples
+    every second).  Sampling reads counters the servers keep anyway, so it
+    changes nothing else in the run (see :mod:`sim.model.monitor`).
+    """
+
+    #: Simulated time between two samples (the first is at 0, the last at the run's end).
+    interval: Duration = Field(default=1.0, gt=0)
+
+
 class Scenario(Frozen):
     """A whole scenario: topology, workloads and run settings."""
 
@@ -796,6 +809,8 @@ class Scenario(Frozen):
     #: Expectations over the run's metrics, one expression each
     #: (``delivery_ratio{workload=ticks} >= 99.9%``; see :mod:`sim.expect`).
     expect: list[str] = Field(default_factory=list)
+    #: Monitoring snapshots (``None``: off); see :class:`MonitorSpec`.
+    monitor: MonitorSpec | None = None
 
 
 def client_profile(scenario: Scenario, placement: Placement) -> ClientProfile:
