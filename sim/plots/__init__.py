@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sim.plots.delivery import delivery, latency_cdf, latency_time
 from sim.plots.failover import failover, failover_time, failover_workloads
+from sim.plots.monitoring import monitoring
 from sim.plots.queues import queues
 from sim.plots.recovery import convergence, reconnects
 from sim.plots.sweep import sweep_plot
@@ -32,6 +33,7 @@ __all__ = [
     "figures",
     "latency_cdf",
     "latency_time",
+    "monitoring",
     "queues",
     "reconnects",
     "sweep_plot",
@@ -47,7 +49,8 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     ``failover-<workload>`` (per request/reply workload, when the run had a
     fault), ``queues`` (queue-group deliveries), ``convergence``
     (``mesh_incomplete``/``converged`` or route events), ``reconnects``
-    (client reconnections).  ``at`` is the time the topology shows failures for.
+    (client reconnections), ``monitor`` (monitoring snapshots, when the run took
+    them).  ``at`` is the time the topology shows failures for.
     """
     out: list[tuple[str, str, Figure]] = []
     scenario = result.meta.get("scenario", "")
@@ -67,5 +70,7 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
         out.append(("convergence", "Route-mesh convergence", convergence(result)))
     if (ev.kind == "client_reconnected").any():
         out.append(("reconnects", "Reconnect storm", reconnects(result)))
+    if getattr(result, "monitor", None) is not None and len(result.monitor):
+        out.append(("monitor", "Monitoring snapshots", monitoring(result)))
     del scenario
     return out
