@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import sim
+from sim.analysis import monitor_peaks, monitor_rates
 from sim.errors import ScenarioError
 from sim.plots import figures
 from sim.report import write_report
@@ -28,7 +29,7 @@ from tests.test_supercluster import supercluster
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cluster_scenario(duration: str = "2s", **extra) -> dict:
+def cluster_scenario(duration: str = "2s", monitored: bool = True, **extra) -> dict:
     """3 servers, constant latencies: fan-out, a queue group, a service; monitored every 0.5 s."""
     workloads = [
         pubsub(
@@ -44,7 +45,10 @@ def cluster_scenario(duration: str = "2s", **extra) -> dict:
             "responders": {"count": 2, "queue": "s", "servers": ["c-1", "c-2"]},
         },
     ]
-    return scenario(workloads, duration=duration, monitor={"interval": "0.5s"}, **extra)
+    sc = scenario(workloads, duration=duration, **extra)
+    if monitored:
+        sc["monitor"] = {"interval": "0.5s"}
+    return sc
 
 
 def final(r: sim.Result) -> pd.DataFrame:
@@ -247,19 +251,38 @@ def test_saved_and_loaded_with_the_result(cluster_run, tmp_path):
     back = sim.Result.load(out)
     pd.testing.assert_frame_equal(back.monitor, cluster_run.monitor, check_dtype=False)
     pd.testing.assert_frame_equal(back.monitor_links, cluster_run.monitor_links, check_dtype=False)
-    sc = cluster_scenario(duration="0.2s")
-    del sc["monitor"]
-    plain = sim.run(sc)
+    plain = sim.run(cluster_scenario(duration="0.2s", monitored=False))
     saved = plain.save(tmp_path / "p", fmt="csv")
     assert not (saved / "monitor.csv").exists() and sim.Result.load(saved).monitor is None
 
 
-def test_monitor_plot_in_the_report(cluster_run, tmp_path):
-    """The monitoring figure (five panels) is in the HTML report of a monitored run."""
+def test_rates_and_peaks(cluster_run):
+    """Rates times the interval add back up to the counters; peaks are per server, with the
+    placed clients as peak connections and the 2 ms routes as peak route RTT (or more)."""
+    r = cluster_run
+    rates = monitor_rates(r)
+    assert len(rates) == len(r.monitor) - len(r.servers)
+    f = final(r)
+    back = (rates.assign(n=rates.out_msgs * 0.5)).groupby("server").n.sum()
+    back.loc[:] += r.monitor[r.monitor.time == 0].set_index("server").out_msgs
+    assert np.allclose(back, f.out_msgs.reindex(back.index))
+    peaks = monitor_peaks(r)
+    assert list(peaks.index) == list(r.servers.server)
+    assert (peaks.connections == per_server(r.clients, peaks.index)).all()
+    assert (peaks.route_rtt >= 0.002).all() and peaks.gateway_rtt.isna().all()
+    assert (peaks.out_msgs_per_s > 0).all()
+    with pytest.raises(ValueError, match="not monitored"):
+        monitor_rates(sim.run(cluster_scenario(duration="0.1s", monitored=False)))
+
+
+def test_monitor_figure_and_peaks_in_the_report(cluster_run, tmp_path):
+    """The report of a monitored run has the monitoring figure (five panels) and the peaks."""
     figs = {slug: fig for slug, _, fig in figures(cluster_run)}
     assert len(figs["monitor"].axes) == 5
     write_report(
         cluster_run, tmp_path, figures=[("monitor", "Monitoring snapshots", figs["monitor"])]
     )
     assert (tmp_path / "figures" / "monitor.png").exists()
-    assert "Monitoring snapshots" in (tmp_path / "index.html").read_text()
+    html = (tmp_path / "index.html").read_text()
+    assert "Monitoring snapshots" in html and 'id="monitoring"' in html
+    assert "msgs/s out" in (tmp_path / "summary.md").read_text()

@@ -18,6 +18,7 @@ from sim.analysis.metrics import (
     request_outcomes,
     split_losses,
 )
+from sim.analysis.monitoring import monitor_peaks, monitor_rates
 from sim.analysis.summary import format_summary, summary
 from sim.analysis.timeseries import (
     delivery_over_time,
@@ -46,6 +47,8 @@ __all__ = [
     "latency_quantiles",
     "loss_by_fault",
     "loss_by_reason",
+    "monitor_peaks",
+    "monitor_rates",
     "ordering_violations",
     "path_kind",
     "queue_distribution",

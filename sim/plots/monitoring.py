@@ -28,6 +28,8 @@ def monitoring(result: Result) -> Figure:
     """
     from matplotlib.ticker import MaxNLocator
 
+    from sim.analysis.monitoring import monitor_rates
+
     m = result.monitor
     fig, axes = new_figure((10, 13), rows=5, sharex=True)
     if m is None or m.empty:
@@ -35,7 +37,7 @@ def monitoring(result: Result) -> Figure:
         return fig
     servers = _busiest(m)
     colours = {s: f"C{i % 10}" for i, s in enumerate(servers)}
-    rates = _rates(m)
+    rates = monitor_rates(result, ("in_msgs", "out_msgs"))
     for way, style in (("out_msgs", "-"), ("in_msgs", "--")):
         # a rate holds over the interval that ends at its sample: drawn "pre"
         _lines(axes[0], _wide(rates, way, servers), colours, style, way == "out_msgs", "pre")
@@ -49,6 +51,7 @@ def monitoring(result: Result) -> Figure:
         _lines(ax, _wide(m, col, servers), colours, "-", False, "post")
         ax.set_ylabel(label)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
     _rtts(axes[4], result.monitor_links)
     for i, ax in enumerate(axes):
         shade_faults(ax, result, label=i == 0)
@@ -63,17 +66,6 @@ def _busiest(m: pd.DataFrame) -> list[str]:
     """Server names, busiest (most messages in and out at the end) first."""
     last = m[m.time == m.time.max()].set_index("server")
     return list((last.in_msgs + last.out_msgs).sort_values(ascending=False, kind="stable").index)
-
-
-def _rates(m: pd.DataFrame) -> pd.DataFrame:
-    """Messages per second in and out between each sample and the one before, per server."""
-    m = m.sort_values(["server", "time"], kind="stable")
-    g = m.groupby("server")
-    dt = g.time.diff()
-    out = m[["time", "server"]].copy()
-    for col in ("in_msgs", "out_msgs"):
-        out[col] = g[col].diff() / dt
-    return out.dropna()
 
 
 def _wide(frame: pd.DataFrame, col: str, servers: list[str]) -> pd.DataFrame:
