@@ -143,7 +143,7 @@ class Client:
         self.unread = 0
         self.blocked_at = math.nan
         server.clients[cid] = self
-        server.total_connections += 1
+        server.counters.total_connections += 1
 
     def __repr__(self) -> str:
         return f"<Client {self.name} on {self.server.name}>"
@@ -382,7 +382,7 @@ class Client:
         self.connections += 1
         self.attempts[srv.idx] = 0
         srv.clients[self.id] = self
-        srv.total_connections += 1
+        srv.counters.total_connections += 1
         for key, old in list(self.subs.items()):
             if old.lost or old.server != srv.idx:
                 self.ledger.remove(old)
@@ -510,7 +510,7 @@ class Client:
         if self.state != CONNECTED or number != self.connections or not self._stalls:
             return
         self.trace.add_event(self.clock.now, self.server.idx, "slow_consumer", self.name, why)
-        self.server.slow_consumers += 1
+        self.server.counters.slow_consumers += 1
         self.connection_lost(DropReason.SLOW_CONSUMER_SERVER)
 
     def stall(self) -> None:

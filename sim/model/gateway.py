@@ -309,7 +309,7 @@ class Gateways:
             arg = (msg, queues or None, self.server.idx)
             ob.link.send(t0, ob.peer.on_gateway_msg, arg)
         if sent:
-            self._count_out(msg, len(sent))
+            self.server.counters.gateway_out(msg.size, len(sent))
         return sent
 
     def send_direct(self, msg: Msg, t0: float, cluster: str, src: int) -> bool:
@@ -318,14 +318,8 @@ class Gateways:
         if ob is None:
             return False
         ob.link.send(t0, ob.peer.on_gateway_reply, (msg, src))
-        self._count_out(msg, 1)
+        self.server.counters.gateway_out(msg.size, 1)
         return True
-
-    def _count_out(self, msg: Msg, n: int) -> None:
-        """Count ``msg`` sent on ``n`` gateway connections (/varz out_msgs, out_bytes)."""
-        srv = self.server
-        srv.out_gateway_msgs += n
-        srv.out_gateway_bytes += n * msg.size
 
     # --------------------------------------------------------------------- RTT
     def _ping(self, ev: Call) -> None:

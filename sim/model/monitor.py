@@ -1,7 +1,7 @@
 """Monitoring snapshots: every server's /varz-style counters, sampled at an interval.
 
-The servers keep plain integer counters as messages pass (see
-:class:`~sim.model.server.Server`): messages and payload bytes in and out,
+The servers keep plain integer counters as messages pass
+(:class:`~sim.model.counters.Counters`): messages and payload bytes in and out,
 by connection kind, as nats-server counts them — every connection kind
 counts, and a message handed to N connections (clients, routes, gateways)
 adds N to ``out_msgs`` (``server/client.go`` readLoop stats and
@@ -96,7 +96,9 @@ class Monitor:
         self._rtt: dict[tuple[int, int], float] = {}
 
     def start(self) -> None:
-        """Schedule the first sample, at time 0."""
+        """Schedule the first sample, at time 0; servers keep their used plans from now."""
+        for s in self.net.servers_by_idx:
+            s.used_plans = []
         self.clock.at(0.0, self._tick)
 
     def _tick(self, ev: Call) -> None:
@@ -121,32 +123,35 @@ class Monitor:
     def _values(self, s: Server) -> tuple[int, ...]:
         """``s``'s values in :data:`sim.snapshots.SERVER_COLUMNS` order."""
         gw = s.gw
+        c = s.counters
+        c.fold(s.used_plans)
+        s.used_plans.clear()
         route_subs = len(s.route_subs)
-        pending = sum(max(0, c.unread - self._tcp_buffer) for c in s.clients.values())
+        pending = sum(max(0, cl.unread - self._tcp_buffer) for cl in s.clients.values())
         return (
             int(s.up),
             len(s.clients),
-            s.total_connections,
+            c.total_connections,
             sum(s.rm.values()) + route_subs,
             route_subs,
-            s.slow_consumers,
+            c.slow_consumers,
             len(s.routes),
             len(s.routes),
             len(gw.outbound) if gw is not None else 0,
             len(gw.inbound) if gw is not None else 0,
             pending,
-            s.in_client_msgs,
-            s.in_client_bytes,
-            s.in_route_msgs,
-            s.in_route_bytes,
+            c.in_client_msgs,
+            c.in_client_bytes,
+            c.in_route_msgs,
+            c.in_route_bytes,
             s.gateway_in,
-            s.in_gateway_bytes,
-            s.out_client_msgs,
-            s.out_client_bytes,
-            s.out_route_msgs,
-            s.out_route_bytes,
-            s.out_gateway_msgs,
-            s.out_gateway_bytes,
+            c.in_gateway_bytes,
+            c.out_client_msgs,
+            c.out_client_bytes,
+            c.out_route_msgs,
+            c.out_route_bytes,
+            c.out_gateway_msgs,
+            c.out_gateway_bytes,
         )
 
     def _links(self, t: float, s: Server) -> None:

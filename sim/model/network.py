@@ -367,7 +367,7 @@ class Network:
             # its server has not joined yet: it connects when its group starts
             # (to that server if it has joined by then, else to another)
             del srv.clients[cid]
-            srv.total_connections -= 1
+            srv.counters.total_connections -= 1
             client.state = "reconnecting"
             client.lost_reason = DropReason.SERVER_DOWN
             client.connections = 0

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from sim.model.clock import NORMAL, Call, Clock
+from sim.model.counters import Counters
 from sim.model.intent import Expect, InterestLedger
 from sim.model.link import Link
 from sim.model.message import LOCAL, Msg, Sub
@@ -83,7 +85,19 @@ class _LocalPlan:
     the delivery must book drops.
     """
 
-    __slots__ = ("downs", "fast", "gen", "oks", "owed", "plain", "queues", "rec", "short")
+    __slots__ = (
+        "downs",
+        "fast",
+        "gen",
+        "oks",
+        "owed",
+        "plain",
+        "queues",
+        "r_bytes",
+        "r_msgs",
+        "rec",
+        "short",
+    )
 
     def __init__(
         self, r: MatchResult, mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None, gen: int
@@ -102,6 +116,9 @@ class _LocalPlan:
         self.short = sum(self.oks) < len(self.owed)
         #: what the trace records per batch (Trace.batch_id); set by the server
         self.rec = -1
+        #: route arrivals that used this plan since the counters last took them
+        #: (messages, payload bytes; see Server.on_route_msg and Counters.fold)
+        self.r_msgs = self.r_bytes = 0
 
 
 class Server:
@@ -182,22 +199,11 @@ class Server:
         #: set by the network: server id → whether it runs, and the reason the
         #: path to a server is cut (see sim.model.wire)
         self.wire: Any = None
-        # /varz-style counters since the run started (kept across a restart;
-        # sim.model.monitor samples them).  Messages and payload bytes in and
-        # out, by connection kind: nats-server counts every kind in in_msgs /
-        # out_msgs, and a message handed to N connections adds N to out_msgs
-        # (client.go readLoop stats, processMsgResults updateStats,
-        # gateway.go sendMsgToGateways).  Messages in over gateways: gateway_in.
-        self.in_client_msgs = self.in_client_bytes = 0
-        self.in_route_msgs = self.in_route_bytes = 0
-        self.in_gateway_bytes = 0
-        self.out_client_msgs = self.out_client_bytes = 0
-        self.out_route_msgs = self.out_route_bytes = 0
-        self.out_gateway_msgs = self.out_gateway_bytes = 0
-        #: clients closed as slow consumers (/varz slow_consumers)
-        self.slow_consumers = 0
-        #: client connections accepted (/varz total_connections, ``s.totalClients``)
-        self.total_connections = 0
+        #: /varz-style counters since the run started (sim.model.monitor samples them)
+        self.counters = Counters()
+        #: plans whose route-arrival counts the counters have not taken yet: a
+        #: list while a monitor samples the counters, else nothing is kept
+        self.used_plans: list[_LocalPlan] | deque[_LocalPlan] = deque(maxlen=0)
 
     def reset(self) -> None:
         """Forget every subscription, route and client: the process restarts empty."""
@@ -400,9 +406,10 @@ class Server:
             self._a_msg(msg.id)
             self._a_via(via)
             self._a_rec(plan.rec)
+            counters = self.counters
             n = len(downs)
-            self.out_client_msgs += n
-            self.out_client_bytes += n * msg.size
+            counters.out_client_msgs += n
+            counters.out_client_bytes += n * msg.size
         elif plan.plain:
             self._deliver_all(plan, msg, t0, via)
         if plan.short:
@@ -414,8 +421,9 @@ class Server:
         now = self._env._now
         t0 = (self.busy if self.busy > now else now) + self.processing  # _start inlined
         self.busy = t0
-        self.in_client_msgs += 1
-        self.in_client_bytes += msg.size
+        counters = self.counters
+        counters.in_client_msgs += 1
+        counters.in_client_bytes += msg.size
         me = self.idx
         msg.origin = me
         subject = msg.subject
@@ -507,14 +515,14 @@ class Server:
         msg: Msg = ev._value[0]
         t0 = self._start()
         self.gateway_in += 1
-        self.in_gateway_bytes += msg.size
+        self.counters.in_gateway_bytes += msg.size
         target = msg.gr[1]
         if target == self.idx:
             self._deliver_plan(self.local_plan(msg.expect, msg.subject), msg, t0, msg.origin)
         elif target in self.routes:
             link, on_msg, _ = self.routes[target]
             link.send(t0, on_msg, (msg, None, self.idx))
-            self.count_route_out(msg, 1)
+            self.counters.route_out(msg.size, 1)
         if target != self.idx and target not in self.routes:
             self._drop_unreached(msg, t0, lambda srv: srv == target)
 
@@ -530,7 +538,7 @@ class Server:
         msg, queues, origin = ev._value
         t0 = self._start()
         self.gateway_in += 1
-        self.in_gateway_bytes += msg.size
+        self.counters.in_gateway_bytes += msg.size
         me = self.idx
         expect: Expect = msg.expect
         plan = self.local_plan(expect, msg.subject)
@@ -555,7 +563,7 @@ class Server:
         for peer, names in targets.items():
             link, on_msg, _ = self.routes[peer]
             link.send(t0, on_msg, (msg, names, me))
-        self.count_route_out(msg, len(targets))
+        self.counters.route_out(msg.size, len(targets))
         mates = self.cluster_ids
         self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         if not plan.plain and not view.peers and not plan.queues and not view.queues:
@@ -580,8 +588,9 @@ class Server:
             heappush(queue, (t, NORMAL, next(eid), c))
         n = len(sends)
         self.clock.scheduled += n
-        self.out_route_msgs += n
-        self.out_route_bytes += n * arg[0].size
+        counters = self.counters
+        counters.out_route_msgs += n
+        counters.out_route_bytes += n * arg[0].size
 
     def _route_with_queues(
         self, msg: Msg, plan: _LocalPlan, view: _RemoteView, t0: float, served: set[str]
@@ -601,7 +610,7 @@ class Server:
             for peer, queues in targets.items():
                 link, on_msg, _ = routes[peer]
                 link.send(t0, on_msg, (msg, queues, me))
-            self.count_route_out(msg, len(targets))
+            self.counters.route_out(msg.size, len(targets))
         mates = self.cluster_ids
         self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         return delivered
@@ -641,8 +650,9 @@ class Server:
 
     def _deliver_one(self, s: Sub, msg: Msg, t0: float, via: int, expected: bool) -> None:
         """Deliver ``msg`` to the local subscription ``s``; ``expected``: was it owed."""
-        self.out_client_msgs += 1
-        self.out_client_bytes += msg.size
+        counters = self.counters
+        counters.out_client_msgs += 1
+        counters.out_client_bytes += msg.size
         t = s.down.arrival(t0)
         if s.reader is not None:
             read = s.reader(t, msg, s, expected, via)
@@ -685,11 +695,6 @@ class Server:
         served.update(remote)
         return delivered
 
-    def count_route_out(self, msg: Msg, n: int) -> None:
-        """Count ``msg`` sent on ``n`` routes (/varz out_msgs, out_bytes)."""
-        self.out_route_msgs += n
-        self.out_route_bytes += n * msg.size
-
     def _pick(self, members: tuple[Sub, ...]) -> Sub:
         """Pick a member with probability proportional to its weight (nats-server ``qw``)."""
         if len(members) == 1:
@@ -712,15 +717,19 @@ class Server:
         now = self._env._now
         t0 = (self.busy if self.busy > now else now) + self.processing
         self.busy = t0
-        self.in_route_msgs += 1
-        self.in_route_bytes += msg.size
         plan = msg.expect.plans.get(self.idx)
         if plan is None or plan.gen != self.local.genid:
             plan = self.local_plan(msg.expect, msg.subject)
+        # counted on the plan (routes in, and clients out if fast): cheaper than
+        # four counter updates per arrival; Counters.fold adds them up
+        m = plan.r_msgs
+        if not m:
+            self.used_plans.append(plan)
+        plan.r_msgs = m + 1
+        plan.r_bytes += msg.size
         if plan.fast:
             a_time = self._a_time
-            downs = plan.downs
-            for down in downs:
+            for down in plan.downs:
                 t = t0 + (down.low + down.span * down.draw(down.stream))
                 if t < down.last:
                     t = down.last
@@ -729,9 +738,6 @@ class Server:
             self._a_msg(msg.id)
             self._a_via(via)
             self._a_rec(plan.rec)
-            n = len(downs)
-            self.out_client_msgs += n
-            self.out_client_bytes += n * msg.size
         elif plan.plain:
             self._deliver_all(plan, msg, t0, via)
         if plan.short:
@@ -758,7 +764,7 @@ class Server:
                 if m.peer != via:
                     link, on_msg, _ = self.routes[m.peer]
                     link.send(t0, on_msg.__self__.on_route_fallback, (msg, [q], self.idx))
-                    self.count_route_out(msg, 1)
+                    self.counters.route_out(msg.size, 1)
                     return
         if q in msg.expect.queues:
             self.trace.add_drop(msg.id, -1, q, self.idx, t0, DropReason.QUEUE_MEMBER_GONE)
@@ -774,8 +780,9 @@ class Server:
         """
         msg, queues, via = ev._value
         t0 = self._start()
-        self.in_route_msgs += 1
-        self.in_route_bytes += msg.size
+        counters = self.counters
+        counters.in_route_msgs += 1
+        counters.in_route_bytes += msg.size
         plan = self.local_plan(msg.expect, msg.subject)
         for s in plan.plain:
             self._deliver_one(s, msg, t0, via, False)
