@@ -163,6 +163,16 @@ def test_monitoring_changes_nothing_and_is_deterministic():
     assert spike.loc[1.0] > 0.006  # 2 x 3 ms added
 
 
+def test_blackholed_route_keeps_its_last_rtt():
+    """While a partition blackholes a route (before pings find it stale) no PONG comes
+    back: the route's RTT stays what it last was, as nats-server's c.rtt does."""
+    sc = cluster_scenario(faults=[{"at": "1s", "for": "0.6s", "partition": [["c-1"], ["c-2"]]}])
+    rtt = sim.run(sc).monitor_links.query("server == 'c-1' and remote == 'c-2'")
+    rtt = rtt.set_index("time").rtt
+    assert rtt.loc[1.5] == rtt.loc[1.0] and np.isfinite(rtt.loc[1.5])
+    assert rtt.loc[2.0] >= 0.002 - 1e-9
+
+
 def test_gateways_counted_on_both_ends_and_rtt_measured():
     """In a supercluster, messages sent over gateways are received on the other side; the
     outbound gateway RTT is NaN until the first PONG (~1 s), then the regions' round trip."""
