@@ -253,6 +253,19 @@ def test_bad_interval_exits_2(tmp_path):
     assert f"{path}:5" in proc.stderr
 
 
+def test_cli_monitor_option(tmp_path):
+    """natsim run --monitor INTERVAL monitors a scenario that has no monitor: key."""
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\nduration: 1s\ntopology: {clusters: {c: {servers: 2}}}\n")
+    out = tmp_path / "o"
+    argv = [sys.executable, "-m", "sim", "run", str(path), "--out", str(out), "-q"]
+    argv += ["--no-report", "--format", "csv", "--monitor", "250ms"]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    m = pd.read_csv(out / "monitor.csv")
+    assert sorted(set(m.time))[:3] == [0.0, 0.25, 0.5] and set(m.server) == {"c-1", "c-2"}
+
+
 def test_saved_and_loaded_with_the_result(cluster_run, tmp_path):
     """The snapshot tables are saved with the others (csv here) and load back equal;
     a run without monitoring has none."""
