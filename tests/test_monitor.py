@@ -19,6 +19,7 @@ import pytest
 import sim
 from sim.analysis import monitor_peaks, monitor_rates
 from sim.errors import ScenarioError
+from sim.expect import evaluate
 from sim.plots import figures
 from sim.report import write_report
 from sim.scenario.load import load_scenario
@@ -296,6 +297,25 @@ def test_rates_and_peaks(cluster_run):
     assert (peaks.out_msgs_per_s > 0).all()
     with pytest.raises(ValueError, match="not monitored"):
         monitor_rates(sim.run(cluster_scenario(duration="0.1s", monitored=False)))
+
+
+def test_expectations_on_monitoring_peaks(cluster_run):
+    """expect: lines can bound a server's peak connections, message rates and slow
+    consumers; in a run without monitoring they fail with the reason, not a crash."""
+    placed = int(cluster_run.clients.groupby("server").size().max())
+    rows = evaluate(
+        cluster_run,
+        [
+            f"peak_connections == {placed}",
+            "peak_msgs_out_per_s > 100",
+            "peak_msgs_in_per_s{window=all} < 100000",
+            "slow_consumers == 0",
+        ],
+    )
+    assert rows.passed.all(), rows.to_string()
+    plain = sim.run(cluster_scenario(duration="0.1s", monitored=False))
+    row = evaluate(plain, ["peak_connections < 10"]).iloc[0]
+    assert not row.passed and "not monitored" in row.error
 
 
 def test_monitor_figure_and_peaks_in_the_report(cluster_run, tmp_path):
