@@ -5,16 +5,17 @@ leave (``server/client.go`` readLoop stats and ``processMsgResults``
 ``updateStats``; ``server/gateway.go`` ``sendMsgToGateways``): every
 connection kind counts, and a message handed to N connections adds N to
 ``out_msgs``.  :class:`~sim.model.server.Server` holds one
-:class:`Counters` and the hot paths increment it — except the hottest, a
-route arrival, which counts on its delivery plan until :meth:`Counters.fold`
-takes the counts; :mod:`sim.model.monitor` folds and samples.
+:class:`Counters` and increments it as messages pass — except on the
+hottest path, a route arrival delivered in one batch, which counts on its
+delivery plan (messages, bytes) and only while a monitor samples: the
+plans are marked when made, and :meth:`Counters.fold` takes their counts
+(:mod:`sim.model.monitor` folds, then samples).
 
 Measured on the reference benchmark (bench/bench_hotpath.py, model and
-SimPy code): 274 Python bytecodes executed per delivery without counters,
-304 with four counter updates per route arrival, 291 with route arrivals
-counted on plans.  They live in this slotted object, one attribute of
-the Server, rather than as a dozen more Server attributes (that variant
-measured slower on the benchmark, though the machine was noisy).
+SimPy code, Python bytecodes executed per delivery): 274 without
+counters; 304 with four counter updates per route arrival; 291 counting
+route arrivals on plans always; 282 counting them only while monitored.
+The counters live in this slotted object, one attribute of the Server.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ class Counters:
 
     Messages in over gateways are the server's ``gateway_in``.  The counts
     run from the start of the run and survive a server restart (a restarted
-    nats-server starts again from zero; see docs/monitoring.md).
+    nats-server starts again from zero; see docs/monitoring.md).  They are
+    complete only in a monitored run: without a monitor, route arrivals on
+    the fast path are not counted (:meth:`fold` explains how they are).
     """
 
     __slots__ = (
@@ -64,20 +67,18 @@ class Counters:
     def fold(self, plans: Iterable[Any]) -> None:
         """Take the route arrivals counted on delivery ``plans`` since the last fold.
 
-        The hottest path, a route arrival, counts itself on the server's
+        A route arrival on the fast path counts itself on the server's
         delivery plan for its subject (``r_msgs``, ``r_bytes``: see
-        ``Server.on_route_msg``) instead of updating four counters.  A plan
-        on the fast path delivered each of those messages to all its
-        ``downs``; other plans counted their deliveries one by one.
+        ``Server.on_route_msg``) instead of updating four counters; it
+        delivered the message to every one of the plan's ``downs``.
         """
         for plan in plans:
             m, b = plan.r_msgs, plan.r_bytes
+            n = len(plan.downs)
             self.in_route_msgs += m
             self.in_route_bytes += b
-            if plan.fast:
-                n = len(plan.downs)
-                self.out_client_msgs += m * n
-                self.out_client_bytes += b * n
+            self.out_client_msgs += m * n
+            self.out_client_bytes += b * n
             plan.r_msgs = plan.r_bytes = 0
 
     def route_out(self, size: int, n: int) -> None:

@@ -96,9 +96,9 @@ class Monitor:
         self._rtt: dict[tuple[int, int], float] = {}
 
     def start(self) -> None:
-        """Schedule the first sample, at time 0; servers keep their used plans from now."""
+        """Schedule the first sample, at time 0; the servers count every route arrival from now."""
         for s in self.net.servers_by_idx:
-            s.used_plans = []
+            s.counting = True  # before the run: every delivery plan is made counting
         self.clock.at(0.0, self._tick)
 
     def _tick(self, ev: Call) -> None:

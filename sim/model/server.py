@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +85,7 @@ class _LocalPlan:
     """
 
     __slots__ = (
+        "counted",
         "downs",
         "fast",
         "gen",
@@ -116,8 +116,10 @@ class _LocalPlan:
         self.short = sum(self.oks) < len(self.owed)
         #: what the trace records per batch (Trace.batch_id); set by the server
         self.rec = -1
-        #: route arrivals that used this plan since the counters last took them
-        #: (messages, payload bytes; see Server.on_route_msg and Counters.fold)
+        #: whether route arrivals on the fast path count themselves here (set by
+        #: the server while a monitor samples), and how many did since the
+        #: counters last took them: messages, payload bytes (Counters.fold)
+        self.counted = False
         self.r_msgs = self.r_bytes = 0
 
 
@@ -201,9 +203,11 @@ class Server:
         self.wire: Any = None
         #: /varz-style counters since the run started (sim.model.monitor samples them)
         self.counters = Counters()
-        #: plans whose route-arrival counts the counters have not taken yet: a
-        #: list while a monitor samples the counters, else nothing is kept
-        self.used_plans: list[_LocalPlan] | deque[_LocalPlan] = deque(maxlen=0)
+        #: True while a monitor samples the counters: new plans count the route
+        #: arrivals of the fast path (uncounted otherwise: it is the hottest path)
+        self.counting = False
+        #: counted plans used since the counters last took their counts
+        self.used_plans: list[_LocalPlan] = []
 
     def reset(self) -> None:
         """Forget every subscription, route and client: the process restarts empty."""
@@ -248,6 +252,7 @@ class Server:
                 self.local.match(subject), expect.by_server.get(self.idx), self.local.genid
             )
             plan.rec = self.trace.batch_id(tuple(s.id for s in plan.plain), plan.oks)
+            plan.counted = self.counting
             expect.plans[self.idx] = plan
         return plan
 
@@ -720,13 +725,6 @@ class Server:
         plan = msg.expect.plans.get(self.idx)
         if plan is None or plan.gen != self.local.genid:
             plan = self.local_plan(msg.expect, msg.subject)
-        # counted on the plan (routes in, and clients out if fast): cheaper than
-        # four counter updates per arrival; Counters.fold adds them up
-        m = plan.r_msgs
-        if not m:
-            self.used_plans.append(plan)
-        plan.r_msgs = m + 1
-        plan.r_bytes += msg.size
         if plan.fast:
             a_time = self._a_time
             for down in plan.downs:
@@ -738,8 +736,19 @@ class Server:
             self._a_msg(msg.id)
             self._a_via(via)
             self._a_rec(plan.rec)
-        elif plan.plain:
-            self._deliver_all(plan, msg, t0, via)
+            if plan.counted:
+                # routes in and clients out, counted on the plan (Counters.fold)
+                m = plan.r_msgs
+                if not m:
+                    self.used_plans.append(plan)
+                plan.r_msgs = m + 1
+                plan.r_bytes += msg.size
+        else:
+            counters = self.counters
+            counters.in_route_msgs += 1
+            counters.in_route_bytes += msg.size
+            if plan.plain:
+                self._deliver_all(plan, msg, t0, via)
         if plan.short:
             self._drop_missing(msg, plan.owed, t0)
         if queues:
