@@ -64,7 +64,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import simulate
     from sim.scenario.load import load_scenario_with_warnings
 
-    scenario, warnings = load_scenario_with_warnings(args.scenario)
+    overrides = {"monitor": {"interval": args.monitor}} if args.monitor else None
+    scenario, warnings = load_scenario_with_warnings(args.scenario, overrides=overrides)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     progress = None if args.quiet else _ProgressLine(scenario.name)
@@ -151,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["parquet", "csv"], default=None, help="table file format")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     r.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    r.add_argument(
+        "--monitor",
+        metavar="INTERVAL",
+        default=None,
+        help="sample the servers' monitoring counters every INTERVAL (e.g. 1s; sets monitor:)",
+    )
     r.set_defaults(func=_cmd_run)
     rp = sub.add_parser("report", help="rebuild the report of a results folder without re-running")
     rp.add_argument("results", help="results folder written by natsim run (has run.json)")

@@ -418,6 +418,30 @@ def _jetstream(column: str) -> Callable[[Result, dict[str, str]], float]:
     return compute
 
 
+def _monitored(column: str, rate: bool = False) -> Callable[[Result, dict[str, str]], float]:
+    """The highest value of a monitoring column over the servers and samples selected.
+
+    ``rate``: of its rate per second over each interval (``monitor_rates``).
+    """
+
+    def compute(result: Result, labels: dict[str, str]) -> float:
+        from sim.analysis.monitoring import monitor_rates
+
+        if getattr(result, "monitor", None) is None:
+            raise NotMeasurable("the run was not monitored: give the scenario monitor:")
+        m = monitor_rates(result, (column,)) if rate else result.monitor
+        if "cluster" in labels:
+            clusters = result.servers.set_index("server").cluster
+            m = m[m.server.map(clusters) == labels["cluster"]]
+        if "window" in labels or "fault" in labels:
+            m = m[_in_windows(m.time, _windows(result, labels))]
+        if m.empty:
+            raise NotMeasurable("no monitoring sample in the window")
+        return float(m[column].max())
+
+    return compute
+
+
 #: the JetStream metrics: (metric name, jetstream_table column, definition)
 _JS_METRICS = (
     ("js_stored_duplicates", "stored_duplicates", "stored copies beyond the first per message"),
@@ -434,6 +458,7 @@ _JS_METRICS = (
 
 _DELIVERY = ("workload", "cluster", "window", "fault")
 _REQUEST = ("workload", "cluster", "window", "fault")
+_MONITOR = ("cluster", "window", "fault")
 
 
 #: every metric an expectation may name, by name
@@ -639,6 +664,31 @@ METRICS: dict[str, Metric] = {
                 _service_total(q),
             )
             for p, q in (("50", 0.5), ("99", 0.99))
+        ),
+        Metric(
+            "peak_connections",
+            "count",
+            _MONITOR,
+            "the most client connections one server held at a monitoring sample (needs monitor:)",
+            _monitored("connections"),
+        ),
+        *(
+            Metric(
+                f"peak_msgs_{way}_per_s",
+                "count",
+                _MONITOR,
+                f"the highest rate of messages {way} of one server (every connection kind) "
+                "over a monitoring interval (needs monitor:)",
+                _monitored(f"{way}_msgs", rate=True),
+            )
+            for way in ("in", "out")
+        ),
+        Metric(
+            "slow_consumers",
+            "count",
+            ("cluster",),
+            "the most clients one server closed as slow consumers (needs monitor:)",
+            _monitored("slow_consumers"),
         ),
         Metric(
             "loss_by_fault",

@@ -422,6 +422,45 @@ def _failover(result: Result) -> list[_Section]:
     return out
 
 
+def _monitoring(result: Result) -> list[_Block]:
+    """Per-server peaks from the monitoring snapshots (none when the run was not monitored)."""
+    from sim.analysis.monitoring import monitor_peaks
+
+    if getattr(result, "monitor", None) is None or result.monitor.empty:
+        return []
+    peaks = monitor_peaks(result)
+    head = [
+        "server",
+        "msgs/s in",
+        "msgs/s out",
+        "connections",
+        "accepted",
+        "subscriptions",
+        "slow consumers",
+        "route RTT",
+        "gateway RTT",
+    ]
+    rows = [
+        [
+            str(srv),
+            _int(row.in_msgs_per_s),
+            _int(row.out_msgs_per_s),
+            _int(row.connections),
+            _int(row.total_connections),
+            _int(row.subscriptions),
+            _int(row.slow_consumers),
+            "–" if _isnan(row.route_rtt) else _ms(row.route_rtt) + " ms",
+            "–" if _isnan(row.gateway_rtt) else _ms(row.gateway_rtt) + " ms",
+        ]
+        for srv, row in peaks.iterrows()
+    ]
+    note = (
+        "Highest values over the monitoring samples (docs/monitoring.md): message rates over "
+        "one interval, connections accepted over the run, RTTs as measured."
+    )
+    return [_Table(head, rows, [False] + [True] * (len(head) - 1), {6}, note)]
+
+
 def _faults(result: Result) -> list[_Block]:
     from sim.analysis.faults import fault_timeline, loss_by_fault
 
@@ -665,6 +704,7 @@ def _sections(
         ("Faults", "faults", _faults(result)),
         ("Reconnects", "reconnects", _reconnects(result)),
         ("Convergence", "convergence", _convergence(result)),
+        ("Monitoring", "monitoring", _monitoring(result)),
     ):
         if blocks:
             secs.append(_Section(title, anchor, blocks))

@@ -17,14 +17,20 @@ requests      one row per request, with its outcome as the requester saw it
 subscriptions one row per client subscription
 clients       one row per client connection
 servers       one row per server
-events        control-plane events (faults, reconnects, permission violations…)
+events        one row per control-plane event (faults, reconnects, gateway RTTs,
+              permission violations, …)
 service_latency one row per service latency sample (tracked service imports)
+js_*          JetStream: publish attempts, what stream leaders did with them,
+              stored messages, consumer deliveries, acks (see sim.jstrace)
 
 With accounts, ``messages`` and ``subscriptions`` carry the ``account`` of
 each subject (``$G`` without accounts) and ``clients`` the ``account`` and
 ``user`` of each client.
-js_*          JetStream: publish attempts, what stream leaders did with them,
-              stored messages, consumer deliveries, acks (see sim.jstrace)
+
+Only when the scenario has ``monitor:`` (None otherwise):
+
+monitor       one row per server per sample: /varz-style counters and gauges
+monitor_links one row per route or outbound gateway connection per sample: its RTT
 """
 
 from __future__ import annotations
@@ -36,12 +42,20 @@ from typing import TYPE_CHECKING, Any
 from sim.model.accounts import split_account
 from sim.results_js import JS_TABLES, empty_js_frames, js_frames
 from sim.scenario.spec import GLOBAL_ACCOUNT
+from sim.snapshots import COUNTERS, LINK_KINDS, SERVER_COLUMNS, Snapshots
 from sim.trace import DropReason, MsgKind, Outcome, Trace
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LATENCY_COLUMNS", "TABLES", "Result", "frames_from_trace"]
+__all__ = [
+    "LATENCY_COLUMNS",
+    "OPTIONAL_TABLES",
+    "TABLES",
+    "Result",
+    "frames_from_trace",
+    "snapshot_frames",
+]
 
 TABLES = (
     "messages",
@@ -75,6 +89,9 @@ LATENCY_COLUMNS = (
     "status",
     "msg_id",
 )
+
+#: Tables a result has only when the run made them (monitoring snapshots).
+OPTIONAL_TABLES = ("monitor", "monitor_links")
 
 
 def frames_from_trace(trace: Trace) -> dict[str, pd.DataFrame]:
@@ -295,6 +312,47 @@ def _latency_frame(trace: Trace, c_name: Any, server_names: Any) -> pd.DataFrame
     return frame.astype({"start": float, "service": float, "system": float, "total": float})
 
 
+def snapshot_frames(snaps: Snapshots, trace: Trace) -> dict[str, pd.DataFrame]:
+    """Build the ``monitor`` and ``monitor_links`` tables from the monitoring record.
+
+    ``monitor`` adds the /varz totals ``in_msgs``, ``out_msgs``, ``in_bytes``
+    and ``out_bytes`` (every connection kind) to the per-kind counters.
+    """
+    import numpy as np
+    import pandas as pd
+
+    names = np.array([s[0] for s in trace.servers], dtype=object)
+    clusters = np.array([s[1] for s in trace.servers], dtype=object)
+    server = np.array(snaps.server, dtype=np.int64)
+    monitor = pd.DataFrame(
+        {
+            "time": np.array(snaps.time, dtype=np.float64),
+            "server": names[server],
+            "cluster": clusters[server],
+            **{c: np.array(snaps.values[c], dtype=np.int64) for c in SERVER_COLUMNS},
+        }
+    )
+    monitor["up"] = monitor["up"].astype(bool)
+    for way in ("in", "out"):
+        for unit in ("msgs", "bytes"):
+            parts = [c for c in COUNTERS if c.startswith(f"{way}_") and c.endswith(f"_{unit}")]
+            monitor[f"{way}_{unit}"] = monitor[parts].sum(axis=1)
+    l_server = np.array(snaps.link_server, dtype=np.int64)
+    l_remote = np.array(snaps.link_remote, dtype=np.int64)
+    links = pd.DataFrame(
+        {
+            "time": np.array(snaps.link_time, dtype=np.float64),
+            "server": names[l_server],
+            "cluster": clusters[l_server],
+            "kind": np.array(LINK_KINDS, dtype=object)[np.array(snaps.link_kind, dtype=np.int64)],
+            "remote": names[l_remote],
+            "remote_cluster": clusters[l_remote],
+            "rtt": np.array(snaps.link_rtt, dtype=np.float64),
+        }
+    )
+    return {"monitor": monitor, "monitor_links": links}
+
+
 class Result:
     """What a run produced: the tables, the scenario and the run metadata.
 
@@ -322,6 +380,8 @@ class Result:
                 frames[name] = pd.DataFrame(columns=list(_COLUMNS.get(name, ())))
         for name in (*TABLES, *JS_TABLES):
             setattr(self, name, frames[name])
+        for name in OPTIONAL_TABLES:
+            setattr(self, name, frames.get(name))
 
     messages: pd.DataFrame
     deliveries: pd.DataFrame
@@ -337,6 +397,9 @@ class Result:
     js_stored: pd.DataFrame
     js_deliveries: pd.DataFrame
     js_acks: pd.DataFrame
+    #: monitoring snapshots (see :func:`snapshot_frames`); None when monitoring was off
+    monitor: pd.DataFrame | None
+    monitor_links: pd.DataFrame | None
     #: the networkx topology graph (servers, clients, routes, gateways), when known
     topology: Any = None
 
@@ -353,7 +416,7 @@ class Result:
         out.mkdir(parents=True, exist_ok=True)
         fmt = fmt or ("parquet" if _has_pyarrow() else "csv")
         files = {}
-        for name in (*TABLES, *JS_TABLES):
+        for name in (*TABLES, *JS_TABLES, *(t for t in OPTIONAL_TABLES if t in self.frames)):
             path = out / f"{name}.{fmt}"
             if fmt == "parquet":
                 self.frames[name].to_parquet(path, index=False)

@@ -19,8 +19,9 @@ from typing import Any
 
 from sim.errors import SimulationError
 from sim.faults import schedule_faults
+from sim.model.monitor import Monitor
 from sim.model.network import Network
-from sim.results import Result, frames_from_trace
+from sim.results import Result, frames_from_trace, snapshot_frames
 from sim.scenario.load import load_scenario
 from sim.scenario.spec import JetStreamWorkload, RequestReplyWorkload, Scenario, TraceWorkload
 from sim.trace import DropReason, Trace
@@ -88,6 +89,10 @@ def simulate(
         WORKLOADS[w.kind](net, w, wid, scenario.duration)
     end = scenario.duration + settle_time(scenario)
     schedule_faults(net, scenario, end)
+    monitor = None
+    if scenario.monitor is not None:
+        monitor = Monitor(net, scenario.monitor.interval, end)
+        monitor.start()
     net.begin()
     # The hot path allocates many short-lived objects and almost no cycles;
     # collecting the young generation every 700 allocations costs ~20 % of a run.
@@ -104,11 +109,15 @@ def simulate(
     in_flight = len(net.env._queue)
     for settle in net.at_end:
         settle(end)
+    if monitor is not None:
+        monitor.finish(end)
     net.trace.apply_losses(end)
     _close_books(net.trace, end)
     run_wall = time.perf_counter() - wall0
     frames = frames_from_trace(net.trace)
     frames["servers"]["gateway_in"] = [s.gateway_in for s in net.servers.values()]
+    if monitor is not None:
+        frames.update(snapshot_frames(monitor.record, net.trace))
     wall = time.perf_counter() - wall0
     meta = {
         "scenario": scenario.name,

@@ -18,6 +18,7 @@ from sim.analysis.metrics import (
     request_outcomes,
     split_losses,
 )
+from sim.analysis.monitoring import monitor_peaks, monitor_rates
 from sim.analysis.service_latency import latency_breakdown, latency_samples_over_time
 from sim.analysis.summary import format_summary, summary
 from sim.analysis.timeseries import (
@@ -49,6 +50,8 @@ __all__ = [
     "latency_samples_over_time",
     "loss_by_fault",
     "loss_by_reason",
+    "monitor_peaks",
+    "monitor_rates",
     "ordering_violations",
     "path_kind",
     "queue_distribution",

@@ -170,6 +170,7 @@ class Client:
         #: permission violations the server answered with -ERR
         self.errors = 0
         server.clients[cid] = self
+        server.counters.total_connections += 1
 
     def __repr__(self) -> str:
         return f"<Client {self.name} on {self.server.name}>"
@@ -550,6 +551,7 @@ class Client:
         self.connections += 1
         self.attempts[srv.idx] = 0
         srv.clients[self.id] = self
+        srv.counters.total_connections += 1
         for key, old in list(self.subs.items()):
             if old.lost or old.server != srv.idx:
                 self.ledger.remove(old)
@@ -679,6 +681,7 @@ class Client:
         if self.state != CONNECTED or number != self.connections or not self._stalls:
             return
         self.trace.add_event(self.clock.now, self.server.idx, "slow_consumer", self.name, why)
+        self.server.counters.slow_consumers += 1
         self.connection_lost(DropReason.SLOW_CONSUMER_SERVER)
 
     def stall(self) -> None:

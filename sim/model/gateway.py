@@ -308,6 +308,8 @@ class Gateways:
             sent[ob.cluster] = psi
             arg = (msg, queues or None, self.server.idx)
             ob.link.send(t0, ob.peer.on_gateway_msg, arg)
+        if sent:
+            self.server.counters.gateway_out(msg.size, len(sent))
         return sent
 
     def send_direct(self, msg: Msg, t0: float, cluster: str, src: int) -> bool:
@@ -316,6 +318,7 @@ class Gateways:
         if ob is None:
             return False
         ob.link.send(t0, ob.peer.on_gateway_reply, (msg, src))
+        self.server.counters.gateway_out(msg.size, 1)
         return True
 
     # --------------------------------------------------------------------- RTT

@@ -128,13 +128,16 @@ class Network:
     def _route_latency(self) -> dict[frozenset[str], DistSpec]:
         return {frozenset(link.between): link.latency for link in self.scenario.topology.links}
 
-    def route_link(self, a: Server, b: Server, number: int) -> Link:
-        """The a → b direction of the ``number``-th route connection between a and b."""
-        spec = self._route_latency().get(
+    def route_latency(self, a: Server, b: Server) -> DistSpec:
+        """One-way latency of the routes between ``a`` and ``b`` (link override or default)."""
+        return self._route_latency().get(
             frozenset((a.name, b.name)), self.scenario.topology.latency.intra_cluster
         )
+
+    def route_link(self, a: Server, b: Server, number: int) -> Link:
+        """The a → b direction of the ``number``-th route connection between a and b."""
         name = f"route:{a.name}->{b.name}" + (f"#{number}" if number else "")
-        link = self.link(name, spec)
+        link = self.link(name, self.route_latency(a, b))
         if self.outages is not None:
             self.outages.adjust(link, a.idx, b.idx)
         return link
@@ -387,6 +390,7 @@ class Network:
             # its server has not joined yet: it connects when its group starts
             # (to that server if it has joined by then, else to another)
             del srv.clients[cid]
+            srv.counters.total_connections -= 1
             client.state = "reconnecting"
             client.lost_reason = DropReason.SERVER_DOWN
             client.connections = 0

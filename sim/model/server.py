@@ -33,6 +33,7 @@ from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from sim.model.clock import NORMAL, Call, Clock
+from sim.model.counters import Counters
 from sim.model.intent import Expect, InterestLedger, allowed
 from sim.model.link import Link
 from sim.model.message import LOCAL, Msg, Sub
@@ -83,7 +84,20 @@ class _LocalPlan:
     the delivery must book drops.
     """
 
-    __slots__ = ("downs", "fast", "gen", "oks", "owed", "plain", "queues", "rec", "short")
+    __slots__ = (
+        "counted",
+        "downs",
+        "fast",
+        "gen",
+        "oks",
+        "owed",
+        "plain",
+        "queues",
+        "r_bytes",
+        "r_msgs",
+        "rec",
+        "short",
+    )
 
     def __init__(
         self,
@@ -106,6 +120,11 @@ class _LocalPlan:
         self.short = sum(self.oks) < len(self.owed)
         #: what the trace records per batch (Trace.batch_id); set by the server
         self.rec = -1
+        #: whether route arrivals on the fast path count themselves here (set by
+        #: the server while a monitor samples), and how many did since the
+        #: counters last took them: messages, payload bytes (Counters.fold)
+        self.counted = False
+        self.r_msgs = self.r_bytes = 0
 
 
 class Server:
@@ -186,6 +205,13 @@ class Server:
         #: set by the network: server id → whether it runs, and the reason the
         #: path to a server is cut (see sim.model.wire)
         self.wire: Any = None
+        #: /varz-style counters since the run started (sim.model.monitor samples them)
+        self.counters = Counters()
+        #: True while a monitor samples the counters: new plans count the route
+        #: arrivals of the fast path (uncounted otherwise: it is the hottest path)
+        self.counting = False
+        #: counted plans used since the counters last took their counts
+        self.used_plans: list[_LocalPlan] = []
 
     def reset(self) -> None:
         """Forget every subscription, route and client: the process restarts empty."""
@@ -230,6 +256,7 @@ class Server:
                 self.local.match(subject), expect.by_server.get(self.idx), self.local.genid, subject
             )
             plan.rec = self.trace.batch_id(tuple(s.id for s in plan.plain), plan.oks)
+            plan.counted = self.counting
             expect.plans[self.idx] = plan
         return plan
 
@@ -378,7 +405,8 @@ class Server:
             # the hot loop: only the arrival time is computed per delivery
             # (Link.arrival inlined); the rest is recorded once per batch
             a_time = self._a_time
-            for down in plan.downs:
+            downs = plan.downs
+            for down in downs:
                 t = t0 + (down.low + down.span * down.draw(down.stream))
                 if t < down.last:
                     t = down.last
@@ -387,6 +415,10 @@ class Server:
             self._a_msg(msg.id)
             self._a_via(via)
             self._a_rec(plan.rec)
+            counters = self.counters
+            n = len(downs)
+            counters.out_client_msgs += n
+            counters.out_client_bytes += n * msg.size
         elif plan.plain:
             self._deliver_all(plan, msg, t0, via)
         if plan.short:
@@ -398,6 +430,9 @@ class Server:
         now = self._env._now
         t0 = (self.busy if self.busy > now else now) + self.processing  # _start inlined
         self.busy = t0
+        counters = self.counters
+        counters.in_client_msgs += 1
+        counters.in_client_bytes += msg.size
         me = self.idx
         msg.origin = me
         subject = msg.subject
@@ -510,12 +545,14 @@ class Server:
         msg, via = ev._value
         t0 = self._start()
         self.gateway_in += 1
+        self.counters.in_gateway_bytes += msg.size
         target = msg.gr[1]
         if target == self.idx:
             self._reply_at_home(msg, t0, via)
         elif target in self.routes:
             link, on_msg, _ = self.routes[target]
             link.send(t0, on_msg.__self__.on_route_reply, (msg, None, self.idx))
+            self.counters.route_out(msg.size, 1)
         else:
             self._lose_reply(msg, t0)
 
@@ -548,6 +585,7 @@ class Server:
         msg, queues, origin = ev._value
         t0 = self._start()
         self.gateway_in += 1
+        self.counters.in_gateway_bytes += msg.size
         me = self.idx
         expect: Expect = msg.expect
         plan = self.local_plan(expect, msg.subject)
@@ -572,6 +610,7 @@ class Server:
         for peer, names in targets.items():
             link, on_msg, _ = self.routes[peer]
             link.send(t0, on_msg, (msg, names, me))
+        self.counters.route_out(msg.size, len(targets))
         mates = self.cluster_ids
         self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         if not plan.plain and not view.peers and not plan.queues and not view.queues:
@@ -620,7 +659,11 @@ class Server:
             c.callbacks = cbs
             c._value = arg
             heappush(queue, (t, NORMAL, next(eid), c))
-        self.clock.scheduled += len(sends)
+        n = len(sends)
+        self.clock.scheduled += n
+        counters = self.counters
+        counters.out_route_msgs += n
+        counters.out_route_bytes += n * arg[0].size
 
     def _route_with_queues(
         self, msg: Msg, plan: _LocalPlan, view: _RemoteView, t0: float, served: set[str]
@@ -640,6 +683,7 @@ class Server:
             for peer, queues in targets.items():
                 link, on_msg, _ = routes[peer]
                 link.send(t0, on_msg, (msg, queues, me))
+            self.counters.route_out(msg.size, len(targets))
         mates = self.cluster_ids
         self._drop_unreached(msg, t0, lambda srv: srv != me and srv in mates and srv not in targets)
         return delivered
@@ -679,6 +723,9 @@ class Server:
 
     def _deliver_one(self, s: Sub, msg: Msg, t0: float, via: int, expected: bool) -> None:
         """Deliver ``msg`` to the local subscription ``s``; ``expected``: was it owed."""
+        counters = self.counters
+        counters.out_client_msgs += 1
+        counters.out_client_bytes += msg.size
         t = s.down.arrival(t0)
         if s.reader is not None:
             read = s.reader(t, msg, s, expected, via)
@@ -759,8 +806,19 @@ class Server:
             self._a_msg(msg.id)
             self._a_via(via)
             self._a_rec(plan.rec)
-        elif plan.plain:
-            self._deliver_all(plan, msg, t0, via)
+            if plan.counted:
+                # routes in and clients out, counted on the plan (Counters.fold)
+                m = plan.r_msgs
+                if not m:
+                    self.used_plans.append(plan)
+                plan.r_msgs = m + 1
+                plan.r_bytes += msg.size
+        else:
+            counters = self.counters
+            counters.in_route_msgs += 1
+            counters.in_route_bytes += msg.size
+            if plan.plain:
+                self._deliver_all(plan, msg, t0, via)
         if plan.short:
             self._drop_missing(msg, plan.owed, t0)
         if queues:
@@ -785,6 +843,7 @@ class Server:
                 if m.peer != via:
                     link, on_msg, _ = self.routes[m.peer]
                     link.send(t0, on_msg.__self__.on_route_fallback, (msg, [q], self.idx))
+                    self.counters.route_out(msg.size, 1)
                     return
         if q in msg.expect.queues:
             self.trace.add_drop(msg.id, -1, q, self.idx, t0, DropReason.QUEUE_MEMBER_GONE)
@@ -800,6 +859,9 @@ class Server:
         """
         msg, queues, via = ev._value
         t0 = self._start()
+        counters = self.counters
+        counters.in_route_msgs += 1
+        counters.in_route_bytes += msg.size
         plan = self.local_plan(msg.expect, msg.subject)
         for s in plan.plain:
             self._deliver_one(s, msg, t0, via, False)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sim.plots.delivery import delivery, latency_cdf, latency_time
 from sim.plots.failover import failover, failover_time, failover_workloads
 from sim.plots.jetstream import jetstream_latency, jetstream_outcomes
+from sim.plots.monitoring import monitoring
 from sim.plots.queues import queues
 from sim.plots.recovery import convergence, reconnects
 from sim.plots.service_latency import service_latency
@@ -36,6 +37,7 @@ __all__ = [
     "jetstream_outcomes",
     "latency_cdf",
     "latency_time",
+    "monitoring",
     "queues",
     "reconnects",
     "service_latency",
@@ -53,8 +55,9 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     fault), ``queues`` (queue-group deliveries), ``convergence``
     (``mesh_incomplete``/``converged`` or route events), ``reconnects``
     (client reconnections), ``service_latency`` (latency samples), ``jetstream``
-    and ``jetstream_latency`` (when the run had JetStream workloads).  ``at`` is the
-    time the topology shows failures for.
+    and ``jetstream_latency`` (when the run had JetStream workloads), ``monitor``
+    (monitoring snapshots, when the run took them).  ``at`` is the time the
+    topology shows failures for.
     """
     out: list[tuple[str, str, Figure]] = []
     scenario = result.meta.get("scenario", "")
@@ -81,5 +84,7 @@ def figures(result: Result, at: float | None = None) -> list[tuple[str, str, Fig
     if js is not None and len(js):
         out.append(("jetstream", "JetStream guarantees side by side", jetstream_outcomes(result)))
         out.append(("jetstream_latency", "End-to-end latency CDF", jetstream_latency(result)))
+    if getattr(result, "monitor", None) is not None and len(result.monitor):
+        out.append(("monitor", "Monitoring snapshots", monitoring(result)))
     del scenario
     return out

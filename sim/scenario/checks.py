@@ -545,11 +545,30 @@ def check_references(scenario: Scenario, source: SourceInfo | None = None) -> li
         traces = _check_traces(scenario, servers, out)
     _check_expect(scenario, out)
     check_jetstream(scenario, out.error)
+    _check_monitor(scenario, out)
     if out.errors:
         raise _by_line(out.errors)[0]
     for i, w in traces:
         _check_trace_rows(scenario, i, w, out)
     return [str(w) for w in _by_line(out.warnings)]
+
+
+#: The most monitoring samples a run may take (each is one row per server).
+MAX_MONITOR_SAMPLES = 100_000
+
+
+def _check_monitor(scenario: Scenario, out: _Findings) -> None:
+    """A monitoring interval must give a bounded number of samples over the run."""
+    spec = scenario.monitor
+    if spec is None:
+        return
+    samples = (scenario.duration + scenario.drain) / spec.interval
+    if samples > MAX_MONITOR_SAMPLES:
+        out.error(
+            ("monitor", "interval"),
+            f"{spec.interval:g}s gives {samples:,.0f} samples over the run; "
+            f"at most {MAX_MONITOR_SAMPLES:,} (use a longer interval)",
+        )
 
 
 # ------------------------------------------------------------------- traces

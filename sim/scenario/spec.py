@@ -57,6 +57,7 @@ __all__ = [
     "LatencySpec",
     "LatencyTracking",
     "LinkSpec",
+    "MonitorSpec",
     "Names",
     "PermissionsSpec",
     "Placement",
@@ -1101,6 +1102,18 @@ class ChaosSpec(Frozen):
     workload: str | None = None
 
 
+class MonitorSpec(Frozen):
+    """Monitoring snapshots: sample every server's /varz-style counters every ``interval``.
+
+    Off unless the scenario has a ``monitor:`` key (``monitor: {}`` samples
+    every second).  Sampling reads counters the servers keep anyway, so it
+    changes nothing else in the run (see :mod:`sim.model.monitor`).
+    """
+
+    #: Simulated time between two samples (the first is at 0, the last at the run's end).
+    interval: Duration = Field(default=1.0, gt=0)
+
+
 class Scenario(Frozen):
     """A whole scenario: topology, workloads and run settings."""
 
@@ -1132,6 +1145,8 @@ class Scenario(Frozen):
     streams: list[StreamSpec] = Field(default_factory=list)
     #: JetStream consumers, each on one of ``streams``.
     consumers: list[ConsumerSpec] = Field(default_factory=list)
+    #: Monitoring snapshots (``None``: off); see :class:`MonitorSpec`.
+    monitor: MonitorSpec | None = None
 
 
 def client_profile(scenario: Scenario, placement: Placement) -> ClientProfile:
