@@ -387,3 +387,21 @@ def test_unknown_user_in_a_group_is_an_error():
     sc = scenario([pubsub("p", "t", {"user": "ghost"}, [{"count": 1}])])
     with pytest.raises(ScenarioError, match=r"workloads\[0\].publishers.user: unknown user"):
         sim.load_scenario(sc)
+
+
+def test_monitoring_counts_denied_publishes_in_and_deliveries_out():
+    """With accounts and permissions, /varz-style counters still equal the tables' counts.
+
+    A denied publish is read by the server, so it counts in ``in_msgs``
+    (``processInboundClientMsg`` counts before checking permissions).
+    """
+    sc = scenario(
+        [pubsub("p", "{a.ok,a.no}", {"user": "u", "rate": "300/s"}, [{"count": 2}])],
+        users=[{"name": "u", "permissions": {"publish": {"deny": ["a.no"]}}}],
+        monitor={"interval": "500ms"},
+    )
+    r = sim.run(sc)
+    last = r.monitor[r.monitor.time == r.monitor.time.max()]
+    assert last.in_client_msgs.sum() == len(r.messages)
+    assert last.out_client_msgs.sum() == len(r.deliveries)
+    assert (r.drops.reason == "permission_denied").sum() > 0

@@ -632,10 +632,14 @@ class Server:
         """A PUB the client's permissions deny arrives: drop it, answer ``-ERR``.
 
         As ``pubPermissionViolation`` (server/client.go): the message is not
-        routed, the connection stays open, and the client gets the error.
+        routed, the connection stays open, and the client gets the error.  It
+        was read, so it counts in ``in_msgs`` (``processInboundClientMsg``
+        counts before it checks permissions).
         """
         msg: Msg = ev._value
         t0 = self._start()
+        self.counters.in_client_msgs += 1
+        self.counters.in_client_bytes += msg.size
         msg.origin = self.idx
         self.wire.lose_unrouted(msg, DropReason.PERMISSION_DENIED, t0)
         client = msg.client
