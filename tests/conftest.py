@@ -16,10 +16,28 @@ Testing rules (kept here so every test file follows them):
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles, loaded before any test module builds its settings.  The
+# default run is derandomized: the same examples every run, so CI is repeatable
+# (a failure there is a real one, reproducible); ``HYPOTHESIS_PROFILE=deep``
+# explores thousands of fresh random examples.
+settings.register_profile(
+    "default",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "deep", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

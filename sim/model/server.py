@@ -559,6 +559,8 @@ class Server:
     def on_route_reply(self, ev: Call) -> None:
         """A ``_GR_`` reply routed here by this cluster's gateway server: handle it."""
         msg, _, via = ev._value
+        self.counters.in_route_msgs += 1
+        self.counters.in_route_bytes += msg.size
         self._reply_at_home(msg, self._start(), via)
 
     def _reply_at_home(self, msg: Msg, t0: float, via: int) -> None:
