@@ -293,10 +293,15 @@ def test_join_starts_the_server_at_its_time() -> None:
 
 
 def test_lame_duck_moves_clients_off() -> None:
-    """A server in lame duck mode closes its clients; they reconnect elsewhere."""
+    """A server in lame duck mode closes its clients; they reconnect elsewhere.
+
+    nats-py may wait its ``reconnect_time_wait`` (2 s) before the next server
+    (docs/conformance.md, disagreement 3), so the clients are looked at from
+    4.2 s, and c-1 stays in lame duck until 5.5 s so they cannot return to it.
+    """
     sc = _one_cluster(
         "real-lame-duck",
-        "3s",
+        "7s",
         [
             {
                 "name": "w",
@@ -306,7 +311,7 @@ def test_lame_duck_moves_clients_off() -> None:
                 "subscribers": {"count": 2, "servers": ["c-1"]},
             }
         ],
-        [{"at": "0.5s", "lame_duck": "c-1", "for": "2s"}],
+        [{"at": "0.5s", "lame_duck": "c-1", "for": "5s"}],
         lame_duck_duration="1s",
         lame_duck_grace="0.1s",
     )
@@ -315,7 +320,7 @@ def test_lame_duck_moves_clients_off() -> None:
     assert {"lame_duck", "fault_start", "fault_end", "restart"} <= set(ev.kind)
     d = real.deliveries
     before = d[d.publish_time < 0.45]
-    after = d[(d.publish_time > 1.8) & (d.publish_time < 2.4)]
+    after = d[(d.publish_time > 4.2) & (d.publish_time < 5.4)]
     assert set(before.server) == {"c-1"}
     assert len(after) > 20 and "c-1" not in set(after.server)
     assert any("raised to nats-server's minimum" in n for n in real.meta["notes"])
