@@ -397,35 +397,44 @@ class Network:
             self.clock.at(getattr(group, "start", 0.0), client.first_connect)
         return client
 
-    def add_system_client(self, server: Server) -> Client:
-        """The internal client a server publishes its own messages with (service latency).
+    def internal_client(
+        self, server: Server, name: str, role: str, workload: str | None, wid: int
+    ) -> Client:
+        """A server's internal client (nats-server's ``createInternalClient`` kinds).
 
-        It is in no account's space (it publishes stored subjects as they
-        are), costs no connection latency, and never reconnects.
+        Its links cost no time; it is no client connection of the server (not
+        counted, not closed or reconnected by faults: it lives and dies with
+        the server), and is in no account's space: it publishes and
+        subscribes stored subjects as they are.
         """
-        if self._system_wid < 0:
-            self._system_wid = self.trace.add_workload("$SYS", "system")
-        name = f"$SYS.{server.name}"
-        cid = self.trace.add_client(name, "$SYS", "system", server.idx, "$SYS", None)
+        cid = self.trace.add_client(name, workload, role, server.idx)  # type: ignore[arg-type]
         zero = DistSpec(dist="constant", value=0.0)
         client = Client(
             cid,
             name,
             server,
-            self.link(f"client:{name}:up", zero),
-            self.link(f"client:{name}:down", zero),
+            self.link(f"{name}:up", zero),
+            self.link(f"{name}:down", zero),
             self.clock,
             self.trace,
             self.ledger,
-            self._system_wid,
+            wid,
             no_responders=False,
             net=self,
             profile=self.scenario.clients.resolve(),
         )
         client.latency = zero
+        del server.clients[cid]
         self.clients[name] = client
         self.clients_by_idx.append(client)
         return client
+
+    def add_system_client(self, server: Server) -> Client:
+        """The internal client a server publishes its service latency samples with."""
+        if self._system_wid < 0:
+            self._system_wid = self.trace.add_workload("$SYS", "system")
+        name = f"$SYS.{server.name}"
+        return self.internal_client(server, name, "system", "$SYS", self._system_wid)
 
     def client_rtt(self, client: Client) -> float:
         """The RTT the server measures for ``client``'s connection (PING→PONG).

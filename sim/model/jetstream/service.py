@@ -29,7 +29,6 @@ from sim.jstrace import JsStoreOutcome
 from sim.model.client import Client
 from sim.model.jetstream.raft import RaftNode
 from sim.model.jetstream.stream import Stream
-from sim.model.link import Link
 from sim.trace import DropReason
 
 if TYPE_CHECKING:
@@ -45,10 +44,6 @@ _RAFT_CALLS = (
     RaftNode.on_vote_request,
     RaftNode.on_vote,
 )
-
-
-def _zero() -> float:
-    return 0.0
 
 
 class JetStream:
@@ -95,26 +90,7 @@ class JetStream:
         client = self.clients.get(srv.idx)
         if client is None:
             name = f"$JS.{srv.name}"
-            cid = self.trace.add_client(name, None, "jetstream", srv.idx)  # type: ignore[arg-type]
-            up = Link(f"{name}:up", self.clock, _zero)
-            down = Link(f"{name}:down", self.clock, _zero)
-            client = Client(
-                cid,
-                name,
-                srv,
-                up,
-                down,
-                self.clock,
-                self.trace,
-                self.net.ledger,
-                -1,
-                no_responders=False,
-                net=self.net,
-                profile=self.net.scenario.clients.resolve(),
-            )
-            del srv.clients[cid]  # not a client connection: it lives and dies with the server
-            self.net.clients[name] = client
-            self.net.clients_by_idx.append(client)
+            client = self.net.internal_client(srv, name, "jetstream", None, -1)
             self.clients[srv.idx] = client
         return client
 
