@@ -268,12 +268,9 @@ class Accounts:
     """
 
     def __init__(self, scenario: Scenario, streams: RandomStreams) -> None:
-        groups = _groups(scenario)
-        self.enabled = bool(
-            scenario.accounts
-            or scenario.users
-            or any(g.account is not None or g.user is not None for g in groups)
-        )
+        # a group may only name declared accounts and users (or $G), so without
+        # any declared everybody is in $G
+        self.enabled = bool(scenario.accounts or scenario.users)
         names = [GLOBAL_ACCOUNT, *(n for n in scenario.accounts if n != GLOBAL_ACCOUNT)]
         self.by_name: dict[str, Account] = {}
         for name in names:
@@ -310,16 +307,3 @@ class Accounts:
             return self.by_name[spec.account], self._perms[user], user
         account = getattr(group, "account", None)
         return self.by_name[account or GLOBAL_ACCOUNT], None, None
-
-
-def _groups(scenario: Scenario) -> list[Placement]:
-    """Every client group of the scenario's workloads."""
-    out: list[Placement] = []
-    for w in scenario.workloads:
-        for key in ("publishers", "requesters"):
-            g = getattr(w, key, None)
-            if g is not None:
-                out.append(g)
-        for key in ("subscribers", "responders"):
-            out.extend(getattr(w, key, None) or [])
-    return out

@@ -315,17 +315,14 @@ class Client:
             perms = self.perms
             if perms is not None and not perms.can_subscribe(subject, queue):
                 return self._refuse(subject, queue, handler)
-            key = self._subscribe(self.ns + subject, queue, handler)
-            sub = self.subs[key]
-            if perms is not None and perms.filters_delivery(subject, queue):
-                sub.deny = _deny_filter(perms, queue)
+            filtered = perms is not None and perms.filters_delivery(subject, queue)
+            deny = _deny_filter(perms, queue) if filtered else None
+            key = self._subscribe(self.ns + subject, queue, handler, deny)
             shadows = self._shadows[key] = []
             for shadow, im in self.account.shadows(subject):
-                k = self._subscribe(shadow, queue, handler)
-                if sub.deny is not None:
-                    self.subs[k].deny = _deny_filter(perms, queue, im.to_local)
-                shadows.append(k)
-            return sub
+                deny = _deny_filter(perms, queue, im.to_local) if filtered else None
+                shadows.append(self._subscribe(shadow, queue, handler, deny))
+            return self.subs[key]
         return self.subs[self._subscribe(subject, queue, handler)]
 
     def _refuse(
@@ -345,12 +342,16 @@ class Client:
         return sub
 
     def _subscribe(
-        self, subject: str, queue: str | None, handler: Callable[[Call], None] | None
+        self,
+        subject: str,
+        queue: str | None,
+        handler: Callable[[Call], None] | None,
+        deny: Callable[[str], bool] | None = None,
     ) -> int:
         """Make one subscription on a stored (namespaced) subject; return its key."""
         self._keys += 1
         key = self._keys
-        sub = self._new_sub(key, subject, queue, handler)
+        sub = self._new_sub(key, subject, queue, handler, deny)
         if self.state == CONNECTED:
             self.up.send(self.clock.now, self.server.on_client_sub, sub)
         elif self.state == RECONNECTING:

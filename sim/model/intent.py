@@ -59,9 +59,14 @@ class Expect:
         lives here because it depends on the Expect, and dies with it.
     """
 
-    __slots__ = ("by_server", "plans", "queues", "total")
+    __slots__ = ("by_server", "filtering", "plans", "queues", "total")
 
-    def __init__(self, plain: tuple[Sub, ...], queues: dict[str, tuple[Sub, ...]]) -> None:
+    def __init__(
+        self,
+        plain: tuple[Sub, ...],
+        queues: dict[str, tuple[Sub, ...]],
+        filtering: bool = False,
+    ) -> None:
         grouped: dict[int, list[Sub]] = {}
         for s in plain:
             grouped.setdefault(s.server, []).append(s)
@@ -69,6 +74,8 @@ class Expect:
         self.queues = queues
         self.total = len(plain) + len(queues)
         self.plans: dict[int, object] = {}
+        #: some subscription filters what it gets (``Sub.deny``): plans must apply them
+        self.filtering = filtering
 
 
 class InterestLedger:
@@ -78,10 +85,15 @@ class InterestLedger:
         self._trie = SubjectTrie()
         self._cache: dict[str, Expect] = {}
         self._gen = self._trie.genid
+        #: True once a subscription with a deny filter was made (until then no
+        #: match needs filtering: scenarios without permissions never pay for it)
+        self.filtering = False
 
     def add(self, sub: Sub) -> None:
         """Record that a client has just sent SUB."""
         self._trie.insert(sub.subject, sub, sub.queue)
+        if sub.deny is not None:
+            self.filtering = True
 
     def remove(self, sub: Sub) -> None:
         """Record that a client has just sent UNSUB (or lost its connection)."""
@@ -95,6 +107,10 @@ class InterestLedger:
         e = self._cache.get(subject)
         if e is None:
             r = self._trie.match(subject)
-            plain, queues = allowed(r.plain, r.queues, subject)
-            e = self._cache[subject] = Expect(plain, queues)
+            if self.filtering:
+                plain, queues = allowed(r.plain, r.queues, subject)
+                e = Expect(plain, queues, True)
+            else:
+                e = Expect(r.plain, dict(r.queues))
+            self._cache[subject] = e
         return e

@@ -105,8 +105,12 @@ class _LocalPlan:
         mine: tuple[tuple[Sub, ...], frozenset[Sub]] | None,
         gen: int,
         subject: str,
+        filtering: bool,
     ) -> None:
-        plain, queues = allowed(r.plain, r.queues, subject)  # type: ignore[arg-type]
+        plain: tuple[Sub, ...] = r.plain  # type: ignore[assignment]
+        queues: dict[str, tuple[Sub, ...]] = r.queues  # type: ignore[assignment]
+        if filtering:
+            plain, queues = allowed(plain, queues, subject)
         self.gen = gen
         self.plain = plain
         self.queues = queues
@@ -253,7 +257,11 @@ class Server:
         plan = expect.plans.get(self.idx)
         if plan is None or plan.gen != self.local.genid:
             plan = _LocalPlan(
-                self.local.match(subject), expect.by_server.get(self.idx), self.local.genid, subject
+                self.local.match(subject),
+                expect.by_server.get(self.idx),
+                self.local.genid,
+                subject,
+                expect.filtering,
             )
             plan.rec = self.trace.batch_id(tuple(s.id for s in plan.plain), plan.oks)
             plan.counted = self.counting
