@@ -5,16 +5,19 @@ leave (``server/client.go`` readLoop stats and ``processMsgResults``
 ``updateStats``; ``server/gateway.go`` ``sendMsgToGateways``): every
 connection kind counts, and a message handed to N connections adds N to
 ``out_msgs``.  :class:`~sim.model.server.Server` holds one
-:class:`Counters` and increments it as messages pass — except on the
-hottest path, a route arrival delivered in one batch, which counts on its
-delivery plan (messages, bytes) and only while a monitor samples: the
-plans are marked when made, and :meth:`Counters.fold` takes their counts
-(:mod:`sim.model.monitor` folds, then samples).
+:class:`Counters` and increments it as messages pass.  On the hot path —
+client publishes, deliveries of a batch, route sends, and route arrivals
+(which count on their delivery plan: messages, bytes) — it counts only
+while a monitor samples (``Server.counting``; plans are marked when made,
+and :meth:`Counters.fold` takes their counts; :mod:`sim.model.monitor`
+folds, then samples).
 
 Measured on the reference benchmark (bench/bench_hotpath.py, model and
 SimPy code, Python bytecodes executed per delivery): 274 without
 counters; 304 with four counter updates per route arrival; 291 counting
 route arrivals on plans always; 282 counting them only while monitored.
+Paired bench runs later showed the other hot-path counters still cost
+~7 % of the delivery rate unmonitored, so they are guarded the same way.
 The counters live in this slotted object, one attribute of the Server.
 """
 
@@ -32,8 +35,8 @@ class Counters:
     Messages in over gateways are the server's ``gateway_in``.  The counts
     run from the start of the run and survive a server restart (a restarted
     nats-server starts again from zero; see docs/monitoring.md).  They are
-    complete only in a monitored run: without a monitor, route arrivals on
-    the fast path are not counted (:meth:`fold` explains how they are).
+    complete only in a monitored run: without a monitor, the hot path
+    (publishes, batch deliveries, route sends and arrivals) is not counted.
     """
 
     __slots__ = (

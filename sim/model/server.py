@@ -212,7 +212,8 @@ class Server:
         #: /varz-style counters since the run started (sim.model.monitor samples them)
         self.counters = Counters()
         #: True while a monitor samples the counters: new plans count the route
-        #: arrivals of the fast path (uncounted otherwise: it is the hottest path)
+        #: arrivals of the fast path, client publishes, deliveries on the fast
+        #: path and route sends (uncounted otherwise: they are the hot path)
         self.counting = False
         #: counted plans used since the counters last took their counts
         self.used_plans: list[_LocalPlan] = []
@@ -423,10 +424,11 @@ class Server:
             self._a_msg(msg.id)
             self._a_via(via)
             self._a_rec(plan.rec)
-            counters = self.counters
-            n = len(downs)
-            counters.out_client_msgs += n
-            counters.out_client_bytes += n * msg.size
+            if plan.counted:
+                counters = self.counters
+                n = len(downs)
+                counters.out_client_msgs += n
+                counters.out_client_bytes += n * msg.size
         elif plan.plain:
             self._deliver_all(plan, msg, t0, via)
         if plan.short:
@@ -438,9 +440,10 @@ class Server:
         now = self._env._now
         t0 = (self.busy if self.busy > now else now) + self.processing  # _start inlined
         self.busy = t0
-        counters = self.counters
-        counters.in_client_msgs += 1
-        counters.in_client_bytes += msg.size
+        if self.counting:
+            counters = self.counters
+            counters.in_client_msgs += 1
+            counters.in_client_bytes += msg.size
         me = self.idx
         msg.origin = me
         subject = msg.subject
@@ -675,9 +678,10 @@ class Server:
             heappush(queue, (t, NORMAL, next(eid), c))
         n = len(sends)
         self.clock.scheduled += n
-        counters = self.counters
-        counters.out_route_msgs += n
-        counters.out_route_bytes += n * arg[0].size
+        if self.counting:
+            counters = self.counters
+            counters.out_route_msgs += n
+            counters.out_route_bytes += n * arg[0].size
 
     def _route_with_queues(
         self, msg: Msg, plan: _LocalPlan, view: _RemoteView, t0: float, served: set[str]
