@@ -602,7 +602,49 @@ class _LoopThread:
             self.loop.close()
 
 
-class ProxyThread:
+class _Hosted:
+    """Something with async ``start()``/``stop()`` run in its own event-loop thread.
+
+    ``start()``, ``stop()`` and the subclasses' methods (through :meth:`_call`)
+    are thread-safe and block until done; usable as a context manager.
+    """
+
+    #: the hosted object, and the name its thread gets
+    _inner: Any
+    _thread_name: str
+
+    def __init__(self) -> None:
+        self._lt: _LoopThread | None = None
+
+    def start(self) -> Any:
+        """Start the thread and the hosted object; returns what its ``start()`` does."""
+        if self._lt is None:
+            self._lt = _LoopThread(self._thread_name)
+        return self._lt.call(self._inner.start())
+
+    def stop(self) -> None:
+        """Stop the hosted object (closing its connections) and the thread."""
+        lt, self._lt = self._lt, None
+        if lt is None:
+            return
+        try:
+            lt.call(self._inner.stop())
+        finally:
+            lt.close()
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` on the hosted object's loop (directly before the thread runs)."""
+        return fn(*args, **kwargs) if self._lt is None else self._lt.call_sync(fn, *args, **kwargs)
+
+    def __enter__(self) -> Any:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ProxyThread(_Hosted):
     """A :class:`DelayProxy` hosted in its own event loop in a daemon thread.
 
     Same constructor arguments as :class:`DelayProxy`. ``start()``, ``stop()`` and
@@ -610,24 +652,9 @@ class ProxyThread:
     """
 
     def __init__(self, target_host: str, target_port: int, **kwargs: Any) -> None:
-        self.proxy = DelayProxy(target_host, target_port, **kwargs)
-        self._lt: _LoopThread | None = None
-
-    def start(self) -> tuple[str, int]:
-        """Start the thread and the proxy; returns the address to dial."""
-        if self._lt is None:
-            self._lt = _LoopThread(f"natsim-{self.proxy.name}")
-        return self._lt.call(self.proxy.start())
-
-    def stop(self) -> None:
-        """Stop the proxy (closing its connections) and the thread."""
-        lt, self._lt = self._lt, None
-        if lt is None:
-            return
-        try:
-            lt.call(self.proxy.stop())
-        finally:
-            lt.close()
+        super().__init__()
+        self.proxy = self._inner = DelayProxy(target_host, target_port, **kwargs)
+        self._thread_name = f"natsim-{self.proxy.name}"
 
     def set_delay(
         self,
@@ -638,9 +665,7 @@ class ProxyThread:
         source: str | None = None,
     ) -> Delays:
         """Thread-safe :meth:`DelayProxy.set_delay`."""
-        if self._lt is None:
-            return self.proxy.set_delay(delay, up=up, down=down, source=source)
-        return self._lt.call_sync(self.proxy.set_delay, delay, up=up, down=down, source=source)
+        return self._call(self.proxy.set_delay, delay, up=up, down=down, source=source)
 
     def cut(self, mode: str = "reset") -> None:
         """Thread-safe :meth:`DelayProxy.cut`."""
@@ -649,9 +674,6 @@ class ProxyThread:
     def heal(self) -> None:
         """Thread-safe :meth:`DelayProxy.heal`."""
         self._call(self.proxy.heal)
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        return fn(*args) if self._lt is None else self._lt.call_sync(fn, *args)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -662,13 +684,6 @@ class ProxyThread:
     def stats(self) -> ProxyStats:
         """The proxy's counters (a live object; read-only use from other threads)."""
         return self.proxy.stats
-
-    def __enter__(self) -> ProxyThread:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class ProxyMesh:
@@ -778,7 +793,7 @@ class ProxyMesh:
         return {k: p.stats for k, p in self.proxies.items()}
 
 
-class ProxyMeshThread:
+class ProxyMeshThread(_Hosted):
     """A :class:`ProxyMesh` hosted in a daemon thread; blocking, thread-safe methods."""
 
     def __init__(
@@ -787,24 +802,9 @@ class ProxyMeshThread:
         delays: Mapping[tuple[str, str], DelaySpec],
         **kwargs: Any,
     ) -> None:
-        self.mesh = ProxyMesh(targets, delays, **kwargs)
-        self._lt: _LoopThread | None = None
-
-    def start(self) -> dict[str, dict[str, tuple[str, int]]]:
-        """Start the thread and every proxy; returns the routes (see ProxyMesh)."""
-        if self._lt is None:
-            self._lt = _LoopThread("natsim-proxy-mesh")
-        return self._lt.call(self.mesh.start())
-
-    def stop(self) -> None:
-        """Stop every proxy and the thread."""
-        lt, self._lt = self._lt, None
-        if lt is None:
-            return
-        try:
-            lt.call(self.mesh.stop())
-        finally:
-            lt.close()
+        super().__init__()
+        self.mesh = self._inner = ProxyMesh(targets, delays, **kwargs)
+        self._thread_name = "natsim-proxy-mesh"
 
     def set_delay(
         self,
@@ -816,11 +816,7 @@ class ProxyMeshThread:
         down: float | None = None,
     ) -> Delays:
         """Thread-safe :meth:`ProxyMesh.set_delay`."""
-        if self._lt is None:
-            return self.mesh.set_delay(src_cluster, dst_server, delay, up=up, down=down)
-        return self._lt.call_sync(
-            self.mesh.set_delay, src_cluster, dst_server, delay, up=up, down=down
-        )
+        return self._call(self.mesh.set_delay, src_cluster, dst_server, delay, up=up, down=down)
 
     def cut(self, src_cluster: str, dst_server: str, mode: str = "reset") -> None:
         """Thread-safe :meth:`ProxyMesh.cut`."""
@@ -829,9 +825,6 @@ class ProxyMeshThread:
     def heal(self, src_cluster: str, dst_server: str) -> None:
         """Thread-safe :meth:`ProxyMesh.heal`."""
         self._call(self.mesh.heal, src_cluster, dst_server)
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        return fn(*args) if self._lt is None else self._lt.call_sync(fn, *args)
 
     def dial(self, src_cluster: str, dst_server: str) -> tuple[str, int]:
         """Address *src_cluster*'s servers should dial to reach *dst_server*."""
@@ -845,10 +838,3 @@ class ProxyMeshThread:
     def stats(self) -> dict[tuple[str, str], ProxyStats]:
         """Counters per pair."""
         return self.mesh.stats()
-
-    def __enter__(self) -> ProxyMeshThread:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
